@@ -1,1 +1,37 @@
-//! placeholder
+//! The WEFT wire protocol: every message that crosses a WEFT process boundary.
+//!
+//! **Architecture invariant:** only this crate knows the serialisation format and imports
+//! `ipc-channel`. The daemon, the core host, the shell and the test UI peer all speak through
+//! the types and the transport defined here.
+//!
+//! - [`envelope`]: the versioned message envelope and its classes.
+//! - [`frames`]: the frames of the two session streams (UI ↔ broker, core ↔ broker),
+//!   including handshakes, credits, verdicts and session end.
+//! - [`reason`]: why a session ended, as stable reason codes.
+//! - [`rejection`]: why one message was refused, as stable error names.
+//! - [`credit`]: the credit window that bounds every stream.
+//! - [`transport`]: bootstrap, non-blocking outboxes and readers over `ipc-channel`.
+//! - [`ui_client`]: the UI side of a session, shared by the shell and the test UI peer.
+
+pub mod credit;
+pub mod envelope;
+pub mod frames;
+pub mod reason;
+pub mod rejection;
+pub mod transport;
+pub mod ui_client;
+
+/// The protocol version spoken by this build. Both handshakes carry it; a peer speaking
+/// another version is refused before any message is exchanged.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest message (type + payload + coalescing key, in bytes) any app may declare.
+/// Large binary payloads are out of scope for the control channel.
+pub const MAX_MESSAGE_BYTES_CEILING: u32 = 64 * 1024;
+
+/// Returns `n` bytes of OS randomness as lowercase hex (session ids and secrets).
+pub fn random_hex(n: usize) -> std::io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

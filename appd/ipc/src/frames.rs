@@ -1,0 +1,209 @@
+//! The frames of a session's two endpoints. Each IPC message is a batch (`Vec`) of frames,
+//! so a busy writer pays one system call for many frames.
+//!
+//! Every endpoint starts with a handshake: the connecting peer's first frame must be its
+//! `Hello` (with the protocol version and the per-session secret), answered by `Welcome`.
+//! A second `Hello`, or anything before the first, is a protocol violation.
+
+use crate::credit::Credit;
+use crate::envelope::{Envelope, SessionId};
+use crate::reason::SessionEnd;
+use crate::rejection::Rejection;
+use ipc_channel::ipc::IpcSender;
+use serde::{Deserialize, Serialize};
+
+/// The first frame from the UI endpoint.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UiHello {
+    /// The protocol version the UI speaks.
+    pub protocol_version: u32,
+    /// The session it claims.
+    pub session_id: SessionId,
+    /// The per-session secret handed only to the UI process appd launched.
+    pub secret: String,
+    /// Where the broker sends frames for the UI.
+    pub to_ui: IpcSender<Vec<BrokerToUi>>,
+}
+
+/// The broker's answer to a valid [`UiHello`]: the session's limits and the first credits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UiWelcome {
+    /// The protocol version the session runs (always the UI's, or the UI was refused).
+    pub protocol_version: u32,
+    /// The session.
+    pub session_id: SessionId,
+    /// The app's name from its manifest.
+    pub app_name: String,
+    /// Largest message the page may send (type + payload bytes).
+    pub max_message_bytes: u32,
+    /// How many sends may wait for credit in the UI before further sends are refused.
+    pub max_pending_sends: u32,
+    /// The UI event types the app declares (the page may check them early).
+    pub ui_event_types: Vec<String>,
+    /// The credit the UI starts with for UI events.
+    pub initial_credit: Credit,
+}
+
+/// A frame from the UI endpoint to the broker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum UiToBroker {
+    /// The handshake; first frame only.
+    Hello(UiHello),
+    /// A UI event (class `UiEvent`, stream `UiToCore`).
+    Message(Envelope),
+    /// The UI consumed state updates: the broker may deliver this many more.
+    Credit(Credit),
+    /// The user closed the app; ends the session as `app-closed`.
+    Close,
+}
+
+/// A frame from the broker to the UI endpoint.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BrokerToUi {
+    /// The handshake answer.
+    Welcome(UiWelcome),
+    /// A state update from the core, sequenced by the broker after coalescing (no gaps).
+    Message(Envelope),
+    /// The UI event with this sequence was validated and handed to the core.
+    Admitted {
+        /// The UI event's sequence.
+        sequence: u64,
+    },
+    /// The UI event with this sequence was refused; the session goes on.
+    Rejected {
+        /// The UI event's sequence.
+        sequence: u64,
+        /// Why.
+        rejection: Rejection,
+    },
+    /// More credit for UI events (relayed from the core, or returned for a refused event).
+    Credit(Credit),
+    /// A non-terminal error the page should hear about (e.g. the core emitted an invalid
+    /// state update, which was dropped).
+    Error(Rejection),
+    /// The session ended. The last frame on this endpoint.
+    SessionEnd(SessionEnd),
+}
+
+/// The first frame from the core host.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CoreHello {
+    /// The protocol version the core host speaks.
+    pub protocol_version: u32,
+    /// The session it claims.
+    pub session_id: SessionId,
+    /// The per-session core secret handed to it by appd.
+    pub secret: String,
+    /// Where the broker sends frames for the core.
+    pub to_core: IpcSender<Vec<BrokerToCore>>,
+}
+
+/// Capabilities a session may be granted at launch (from the manifest). They change what the
+/// core host gives the core; they never travel over the channel as data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Capability {
+    /// Real wall and monotonic clocks instead of deterministic ones.
+    Clock,
+    /// Real random numbers instead of a fixed-seed generator.
+    Random,
+}
+
+impl Capability {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Clock => "clock",
+            Capability::Random => "random",
+        }
+    }
+
+    /// Parses the manifest spelling.
+    pub fn parse(s: &str) -> Option<Capability> {
+        match s {
+            "clock" => Some(Capability::Clock),
+            "random" => Some(Capability::Random),
+            _ => None,
+        }
+    }
+}
+
+/// Limits the core host enforces inside the Wasm sandbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreLimits {
+    /// Largest linear memory, in bytes.
+    pub max_memory_bytes: u64,
+    /// Wall-clock budget for `init` and for each `handle-event`, in milliseconds.
+    pub event_deadline_ms: u64,
+    /// State updates the host buffers while it has no credit (keyed ones coalesce).
+    pub outbox_capacity: u32,
+}
+
+/// The broker's answer to a valid [`CoreHello`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreWelcome {
+    /// The protocol version the session runs.
+    pub protocol_version: u32,
+    /// The session.
+    pub session_id: SessionId,
+    /// Capabilities granted at launch.
+    pub capabilities: Vec<Capability>,
+    /// Sandbox limits.
+    pub limits: CoreLimits,
+    /// Largest state update the core may emit.
+    pub max_message_bytes: u32,
+    /// The credit the core starts with for state updates.
+    pub initial_credit: Credit,
+}
+
+/// What happened inside the core host, reported before it exits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoreLifecycle {
+    /// The component instantiated and `init` returned; UI events may flow.
+    Ready,
+    /// The component could not be loaded or instantiated, or `init` failed.
+    StartFailed(String),
+    /// The Wasm trapped.
+    Trapped(String),
+    /// A call overran its deadline.
+    DeadlineExceeded(String),
+    /// `handle-event` returned an error; the session goes on.
+    EventFailed {
+        /// The UI event's sequence (as delivered to the core).
+        sequence: u64,
+        /// The core's error text.
+        error: String,
+    },
+}
+
+/// A frame from the core host to the broker.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum CoreToBroker {
+    /// The handshake; first frame only.
+    Hello(CoreHello),
+    /// A state update (class `StateUpdate`, stream `CoreToUi`).
+    Message(Envelope),
+    /// The core consumed UI events: the broker may deliver this many more.
+    Credit(Credit),
+    /// A lifecycle report.
+    Lifecycle(CoreLifecycle),
+}
+
+/// A frame from the broker to the core host.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BrokerToCore {
+    /// The handshake answer.
+    Welcome(CoreWelcome),
+    /// A UI event, sequenced by the broker (admitted events only: no gaps).
+    Message(Envelope),
+    /// More credit for state updates.
+    Credit(Credit),
+    /// A state update the core emitted was refused and dropped.
+    Rejected {
+        /// The state update's sequence.
+        sequence: u64,
+        /// Why.
+        rejection: Rejection,
+    },
+    /// The session ended; the core host exits.
+    SessionEnd(SessionEnd),
+}

@@ -1,0 +1,326 @@
+//! The transport under every session endpoint: `ipc-channel` wrapped once.
+//!
+//! What `ipc-channel` does not give, this module adds:
+//! - **No blocking sends from protocol logic.** An [`Outbox`] owns the `IpcSender` on a writer
+//!   thread fed by a bounded queue; callers `try_send` and learn at once if the queue is full.
+//!   Credits keep what is in flight far below a socket buffer, so the writer itself does not
+//!   stall on a peer that follows the protocol.
+//! - **Batching.** The writer drains everything queued into one IPC message.
+//! - **Accept with a deadline.** [`Listener::accept`] gives up if the child never connects
+//!   (`IpcOneShotServer::accept` alone would hang forever).
+//! - **Bootstrap off the command line.** A child learns where to connect and its secret from
+//!   one JSON line on its stdin ([`Bootstrap`]); argv is readable by every local user.
+
+use crate::envelope::SessionId;
+use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::IpcError;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread;
+use std::time::Duration;
+
+/// Most frames the writer packs into one IPC message.
+const MAX_BATCH: usize = 256;
+
+/// Errors of the transport layer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The OS refused to create or connect a channel.
+    #[error("ipc i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer is gone.
+    #[error("peer disconnected")]
+    Disconnected,
+    /// Bytes arrived that do not decode as a frame.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The peer did not connect or answer in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The bootstrap line was missing or invalid.
+    #[error("bad bootstrap: {0}")]
+    Bootstrap(String),
+    /// The peer's handshake was refused.
+    #[error("handshake refused: {0}")]
+    Handshake(String),
+}
+
+impl From<IpcError> for TransportError {
+    fn from(e: IpcError) -> Self {
+        match e {
+            IpcError::Disconnected => TransportError::Disconnected,
+            IpcError::Io(io) => TransportError::Io(io),
+            IpcError::SerializationError(s) => TransportError::Malformed(s.to_string()),
+        }
+    }
+}
+
+/// What a child process needs to join its session: read from stdin, never from argv.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bootstrap {
+    /// The one-shot server to connect to.
+    pub server_name: String,
+    /// The session to claim.
+    pub session_id: SessionId,
+    /// The per-endpoint secret that proves this process was launched by appd.
+    pub secret: String,
+}
+
+impl Bootstrap {
+    /// Writes the bootstrap as one JSON line (e.g. into a child's stdin).
+    pub fn write_to(&self, mut w: impl Write) -> Result<(), TransportError> {
+        let line =
+            serde_json::to_string(self).map_err(|e| TransportError::Bootstrap(e.to_string()))?;
+        writeln!(w, "{line}")?;
+        w.flush()?;
+        Ok(())
+    }
+
+    /// Reads the bootstrap line from a reader (a child's stdin).
+    pub fn read_from(r: impl BufRead) -> Result<Bootstrap, TransportError> {
+        let mut line = String::new();
+        let mut limited = r.take(4096);
+        limited.read_line(&mut line)?;
+        if line.trim().is_empty() {
+            return Err(TransportError::Bootstrap(
+                "no bootstrap line on stdin".into(),
+            ));
+        }
+        serde_json::from_str(line.trim()).map_err(|e| TransportError::Bootstrap(e.to_string()))
+    }
+}
+
+/// Creates a fresh channel whose messages are batches of `T`.
+pub fn channel<T: Serialize + DeserializeOwned>(
+) -> Result<(IpcSender<Vec<T>>, IpcReceiver<Vec<T>>), TransportError> {
+    Ok(ipc::channel()?)
+}
+
+/// Connects to a one-shot server by name.
+pub fn connect<T: Serialize + DeserializeOwned>(
+    server_name: &str,
+) -> Result<IpcSender<Vec<T>>, TransportError> {
+    Ok(IpcSender::connect(server_name.to_owned())?)
+}
+
+/// A one-shot server that one child connects to.
+pub struct Listener<T> {
+    server: IpcOneShotServer<Vec<T>>,
+    name: String,
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Listener<T> {
+    /// Creates the server; hand [`Listener::name`] to the child.
+    pub fn new() -> Result<Listener<T>, TransportError> {
+        let (server, name) = IpcOneShotServer::new()?;
+        Ok(Listener { server, name })
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits up to `timeout` for the child to connect; returns its receiver and first batch.
+    /// `gave_up` is polled every 50 ms so the caller can abandon early (e.g. the child died).
+    pub fn accept(
+        self,
+        timeout: Duration,
+        gave_up: impl Fn() -> bool,
+    ) -> Result<(IpcReceiver<Vec<T>>, Vec<T>), TransportError> {
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let name = self.name.clone();
+        let server = self.server;
+        thread::Builder::new()
+            .name("weft-accept".into())
+            .spawn(move || {
+                let _ = done_tx.send(server.accept());
+            })?;
+        let started = std::time::Instant::now();
+        loop {
+            match done_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(result) => return Ok(result?),
+                Err(RecvTimeoutError::Disconnected) => return Err(TransportError::Disconnected),
+                Err(RecvTimeoutError::Timeout) => {
+                    if started.elapsed() >= timeout || gave_up() {
+                        // Unblock the accept thread by connecting ourselves, then drop it all.
+                        if let Ok(tx) = IpcSender::<Vec<T>>::connect(name) {
+                            let _ = tx.send(Vec::new());
+                        }
+                        return Err(TransportError::Timeout(started.elapsed()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why an outbox refused a frame.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxError {
+    /// The bounded queue is full: the peer is not keeping up (or ignores credits).
+    #[error("outbox full")]
+    Full,
+    /// The writer stopped: the peer is gone.
+    #[error("outbox closed")]
+    Closed,
+}
+
+/// A non-blocking sender: a bounded queue drained by a writer thread into an `IpcSender`.
+pub struct Outbox<T> {
+    queue: SyncSender<T>,
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Outbox {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
+    /// Starts the writer thread. `capacity` bounds the frames waiting to be written.
+    pub fn spawn(
+        name: &str,
+        sender: IpcSender<Vec<T>>,
+        capacity: usize,
+    ) -> Result<Outbox<T>, TransportError> {
+        let (queue, frames) = mpsc::sync_channel::<T>(capacity);
+        thread::Builder::new().name(format!("weft-out-{name}")).spawn(move || {
+            while let Ok(first) = frames.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match frames.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = sender.send(batch) {
+                    tracing::debug!(writer = %thread_name(), error = %e, "outbox writer stopped");
+                    return;
+                }
+            }
+        })?;
+        Ok(Outbox { queue })
+    }
+
+    /// Queues a frame without blocking.
+    pub fn try_send(&self, frame: T) -> Result<(), OutboxError> {
+        self.queue.try_send(frame).map_err(|e| match e {
+            TrySendError::Full(_) => OutboxError::Full,
+            TrySendError::Disconnected(_) => OutboxError::Closed,
+        })
+    }
+}
+
+fn thread_name() -> String {
+    thread::current().name().unwrap_or("?").to_owned()
+}
+
+/// What a reader thread delivers.
+#[derive(Debug)]
+pub enum Inbound<T> {
+    /// One decoded frame.
+    Frame(T),
+    /// Bytes that did not decode; the reader stops after this.
+    Malformed(String),
+    /// The peer is gone; the reader stops after this.
+    Disconnected,
+}
+
+/// Starts a reader thread that passes every frame (then the end) to `deliver`, in order.
+/// `deliver` returns `false` to stop reading early.
+pub fn spawn_reader<T, F>(
+    name: &str,
+    receiver: IpcReceiver<Vec<T>>,
+    mut deliver: F,
+) -> Result<(), TransportError>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    F: FnMut(Inbound<T>) -> bool + Send + 'static,
+{
+    thread::Builder::new()
+        .name(format!("weft-in-{name}"))
+        .spawn(move || loop {
+            match receiver.recv() {
+                Ok(batch) => {
+                    for frame in batch {
+                        if !deliver(Inbound::Frame(frame)) {
+                            return;
+                        }
+                    }
+                }
+                Err(IpcError::Disconnected) => {
+                    deliver(Inbound::Disconnected);
+                    return;
+                }
+                Err(IpcError::SerializationError(e)) => {
+                    deliver(Inbound::Malformed(e.to_string()));
+                    return;
+                }
+                Err(IpcError::Io(e)) => {
+                    tracing::debug!(error = %e, "ipc read error; treating as disconnect");
+                    deliver(Inbound::Disconnected);
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_round_trips_and_rejects_garbage() {
+        let b = Bootstrap {
+            server_name: "s".into(),
+            session_id: SessionId("ab".into()),
+            secret: "x".into(),
+        };
+        let mut buf = Vec::new();
+        b.write_to(&mut buf).expect("write");
+        assert_eq!(Bootstrap::read_from(&buf[..]).expect("read"), b);
+        assert!(matches!(
+            Bootstrap::read_from(&b"{nope\n"[..]),
+            Err(TransportError::Bootstrap(_))
+        ));
+        assert!(matches!(
+            Bootstrap::read_from(&b""[..]),
+            Err(TransportError::Bootstrap(_))
+        ));
+    }
+
+    #[test]
+    fn outbox_batches_in_order_and_reader_sees_disconnect() {
+        let (tx, rx) = channel::<u32>().expect("channel");
+        let outbox = Outbox::spawn("t", tx, 1024).expect("outbox");
+        for i in 0..1000 {
+            outbox.try_send(i).expect("queue");
+        }
+        drop(outbox);
+        let (seen_tx, seen_rx) = mpsc::channel();
+        spawn_reader("t", rx, move |item| seen_tx.send(item).is_ok()).expect("reader");
+        let mut got = Vec::new();
+        loop {
+            match seen_rx.recv().expect("reader alive") {
+                Inbound::Frame(n) => got.push(n),
+                Inbound::Disconnected => break,
+                Inbound::Malformed(e) => panic!("malformed: {e}"),
+            }
+        }
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn accept_times_out_when_nobody_connects() {
+        let listener = Listener::<u32>::new().expect("listener");
+        let err = listener
+            .accept(Duration::from_millis(100), || false)
+            .expect_err("timeout");
+        assert!(matches!(err, TransportError::Timeout(_)));
+    }
+}
