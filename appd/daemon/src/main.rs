@@ -1,1 +1,232 @@
-fn main() {}
+//! The `weft-appd` command line.
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use weft_appd::control::{self, Request};
+use weft_appd::manifest::AppPackage;
+use weft_appd::registry::Registry;
+use weft_appd::session::runner::SessionEnv;
+use weft_appd::spawn::Spawner;
+
+/// The WEFT app daemon: owns app sessions and brokers their message channels.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Runtime directory holding the control socket (default: $WEFT_RUNTIME_DIR,
+    /// $XDG_RUNTIME_DIR/weft or /tmp/weft-<uid>).
+    #[arg(long, global = true)]
+    runtime_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon in the foreground. Prints `weft-appd ready <socket>` once listening.
+    Serve {
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Start a session for an app (the daemon must be running).
+    Launch {
+        /// The app directory (with weft.toml, core.wasm, ui/).
+        app_dir: PathBuf,
+        /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
+        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        ui_command: Option<Vec<String>>,
+    },
+    /// Show sessions, queue depths, credits and counters.
+    Status {
+        /// Print the machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session.
+    End {
+        /// The session id.
+        session_id: String,
+    },
+    /// End every session and stop the daemon.
+    Shutdown,
+    /// Check an app package and print every problem precisely.
+    Check {
+        /// The app directory.
+        app_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime_dir = cli
+        .runtime_dir
+        .clone()
+        .unwrap_or_else(control::default_runtime_dir);
+    match cli.command {
+        Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
+        Cmd::Check { app_dir } => check(&app_dir),
+        Cmd::Launch {
+            app_dir,
+            ui_command,
+        } => {
+            let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
+            client(
+                &runtime_dir,
+                &Request::Launch {
+                    app_dir,
+                    ui_command,
+                },
+                false,
+            )
+        }
+        Cmd::Status { json } => client(&runtime_dir, &Request::Status, !json),
+        Cmd::End { session_id } => client(&runtime_dir, &Request::End { session_id }, false),
+        Cmd::Shutdown => client(&runtime_dir, &Request::Shutdown, false),
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
+    init_logging(log_json || std::env::var_os("WEFT_LOG_JSON").is_some());
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let spawner = match Spawner::start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("weft-appd: cannot start the spawner: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = SessionEnv {
+        core_host: exe_dir.join("weft-core-host"),
+        spawner,
+        connect_timeout: Duration::from_secs(30),
+        registry: Registry::default(),
+    };
+    let listener = match control::bind(runtime_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("weft-appd: cannot listen in {}: {e}", runtime_dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let socket = runtime_dir.join(control::SOCKET_NAME);
+    tracing::info!(socket = %socket.display(), "weft-appd listening");
+    println!("weft-appd ready {}", socket.display());
+    let _ = std::io::stdout().flush();
+    control::serve(
+        listener,
+        env,
+        vec![exe_dir.join("weft-shell").display().to_string()],
+    );
+    ExitCode::SUCCESS
+}
+
+fn check(app_dir: &Path) -> ExitCode {
+    match AppPackage::load(app_dir) {
+        Ok(app) => {
+            println!(
+                "{}: ok ({} message types, limit {} bytes, capabilities: {})",
+                app.name,
+                app.messages.len(),
+                app.limits.max_message_bytes,
+                if app.capabilities.is_empty() {
+                    "none".to_owned()
+                } else {
+                    app.capabilities
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{}: {} problem(s)", app_dir.display(), errors.0.len());
+            for p in &errors.0 {
+                eprintln!("  {p}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(runtime_dir: &Path, request: &Request, human: bool) -> ExitCode {
+    match control::request(runtime_dir, request) {
+        Ok(response) => {
+            if human {
+                print_status(&response);
+            } else {
+                println!("{response}");
+            }
+            if response.get("ok") == Some(&serde_json::Value::Bool(true)) {
+                ExitCode::SUCCESS
+            } else {
+                if let Some(error) = response.get("error").and_then(|e| e.as_str()) {
+                    eprintln!("weft-appd: {error}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("weft-appd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_status(response: &serde_json::Value) {
+    let sessions = response
+        .get("sessions")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default();
+    if sessions.is_empty() {
+        println!("no sessions");
+        return;
+    }
+    println!(
+        "{:<34} {:<12} {:<8} {:>7} {:>7} {:>6} {:>9}  end",
+        "session", "app", "state", "admit", "deliv", "queue", "rejected"
+    );
+    for s in sessions {
+        let stats = &s["stats"];
+        let rejected: u64 = ["ui_events_rejected", "state_updates_rejected"]
+            .iter()
+            .filter_map(|k| stats[k].as_object())
+            .flat_map(|m| m.values().filter_map(|v| v.as_u64()))
+            .sum();
+        println!(
+            "{:<34} {:<12} {:<8} {:>7} {:>7} {:>6} {:>9}  {}",
+            s["session_id"].as_str().unwrap_or("?"),
+            s["app"].as_str().unwrap_or("?"),
+            s["state"].as_str().unwrap_or("?"),
+            stats["ui_events_admitted"],
+            stats["state_updates_delivered"],
+            format!(
+                "{}/{}",
+                stats["state_queue_depth"], stats["state_queue_capacity"]
+            ),
+            rejected,
+            s["end"]["reason"].as_str().unwrap_or("-"),
+        );
+    }
+}

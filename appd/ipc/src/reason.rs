@@ -71,9 +71,10 @@ pub struct SessionEnd {
     pub reason: EndReason,
     /// A human-readable explanation (exit status, trap message, violation).
     pub detail: String,
-    /// UI events the page sent that the broker had not admitted when the session ended;
-    /// they were not delivered and their `send()` promises reject. Reported, never silent.
-    pub unadmitted_ui_events: u64,
-    /// State updates the core emitted that had not reached the page.
+    /// UI events the broker admitted whose consumption the core had not confirmed when the
+    /// session ended: they may not have been processed. Reported, never silent. (Sends the
+    /// broker had not admitted are rejected to the page with `InvalidStateError`.)
+    pub unconfirmed_ui_events: u64,
+    /// State updates the broker accepted from the core that had not reached the page.
     pub undelivered_state_updates: u64,
 }

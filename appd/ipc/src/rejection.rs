@@ -19,6 +19,9 @@ pub enum RejectKind {
     TooLarge,
     /// The session has ended.
     SessionClosed,
+    /// The core's `handle-event` returned an error for this event (reported as an `error`
+    /// event; the session goes on).
+    CoreError,
 }
 
 impl RejectKind {
@@ -31,6 +34,7 @@ impl RejectKind {
             | RejectKind::NotCoalescible => "DataError",
             RejectKind::TooLarge => "QuotaExceededError",
             RejectKind::SessionClosed => "InvalidStateError",
+            RejectKind::CoreError => "OperationError",
         }
     }
 
@@ -43,6 +47,7 @@ impl RejectKind {
             RejectKind::NotCoalescible => "not-coalescible",
             RejectKind::TooLarge => "too-large",
             RejectKind::SessionClosed => "session-closed",
+            RejectKind::CoreError => "core-error",
         }
     }
 }

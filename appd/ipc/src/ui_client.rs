@@ -242,7 +242,7 @@ fn local_end(reason: EndReason, detail: &str) -> SessionEnd {
     SessionEnd {
         reason,
         detail: detail.to_owned(),
-        unadmitted_ui_events: 0,
+        unconfirmed_ui_events: 0,
         undelivered_state_updates: 0,
     }
 }
@@ -298,6 +298,10 @@ impl UiConnection {
         let early: Vec<BrokerToUi> = frames.collect();
         let capacity = welcome.max_pending_sends as usize + 1024;
         let outbox = Outbox::spawn("ui", to_broker, capacity)?;
+        // The first credit for state updates: the page can take a window's worth at once.
+        outbox
+            .try_send(UiToBroker::Credit(crate::credit::DEFAULT_WINDOW))
+            .map_err(|_| TransportError::Disconnected)?;
         for frame in early {
             if !deliver(Inbound::Frame(frame)) {
                 break;

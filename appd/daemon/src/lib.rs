@@ -1,0 +1,17 @@
+//! `weft-appd`: the WEFT app daemon. It owns app sessions: for each it starts the core host
+//! and the UI, checks their handshakes, and brokers both message streams, validating every
+//! message before delivery.
+//!
+//! - [`manifest`]: the app package and its manifest.
+//! - [`validation`]: compiled payload schemas.
+//! - [`session`]: the broker's rules, its state queue and the per-session runner.
+//! - [`spawn`]: child processes.
+//! - [`registry`]: live and ended sessions, machine-readable status.
+//! - [`control`]: the owner-only control socket.
+
+pub mod control;
+pub mod manifest;
+pub mod registry;
+pub mod session;
+pub mod spawn;
+pub mod validation;

@@ -1,0 +1,563 @@
+//! The app package: a directory with `weft.toml`, `core.wasm` and `ui/`.
+//!
+//! [`AppPackage::load`] reads and checks everything a session needs and reports every problem
+//! it finds at once, each with the place it was found, so `weft-appd check` can print them all.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use weft_ipc::envelope::MessageClass;
+use weft_ipc::frames::Capability;
+use weft_ipc::MAX_MESSAGE_BYTES_CEILING;
+
+/// The manifest file name inside an app directory.
+pub const MANIFEST_FILE: &str = "weft.toml";
+
+/// The manifest as written (serde view). Unknown keys are errors, so typos are caught.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    app: RawApp,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    messages: BTreeMap<String, RawMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+    #[serde(default = "default_core")]
+    core: String,
+    #[serde(default = "default_ui")]
+    ui: String,
+    #[serde(default)]
+    capabilities: Vec<String>,
+}
+
+fn default_core() -> String {
+    "core.wasm".into()
+}
+
+fn default_ui() -> String {
+    "ui/index.html".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_message_bytes: Option<u32>,
+    max_pending_sends: Option<u32>,
+    event_deadline_ms: Option<u64>,
+    max_memory_mib: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMessage {
+    class: String,
+    #[serde(default)]
+    coalescible: bool,
+    schema: Option<toml::Value>,
+    schema_file: Option<String>,
+}
+
+/// Limits of a session, from the manifest or the defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message (type + payload + key bytes) in either direction.
+    pub max_message_bytes: u32,
+    /// Sends a page may have waiting for credit before `send()` rejects.
+    pub max_pending_sends: u32,
+    /// Budget of the core for `init` and each event.
+    pub event_deadline_ms: u64,
+    /// Largest linear memory of the core.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 16 * 1024,
+            max_pending_sends: 256,
+            event_deadline_ms: 1000,
+            max_memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One declared message type.
+#[derive(Clone, Debug)]
+pub struct MessageSpec {
+    /// Its class: `ui-event` (page → core) or `state-update` (core → page).
+    pub class: MessageClass,
+    /// Whether the core may mark updates of this type coalescible.
+    pub coalescible: bool,
+    /// The JSON Schema its payload must match.
+    pub schema: serde_json::Value,
+}
+
+/// A checked app package.
+#[derive(Clone, Debug)]
+pub struct AppPackage {
+    /// The app directory (absolute).
+    pub dir: PathBuf,
+    /// The app's name.
+    pub name: String,
+    /// Path of the core component.
+    pub core_path: PathBuf,
+    /// Path of the UI entry page.
+    pub ui_path: PathBuf,
+    /// Capabilities the app asks for (granted at launch; default none).
+    pub capabilities: Vec<Capability>,
+    /// Session limits.
+    pub limits: Limits,
+    /// Declared message types by name.
+    pub messages: BTreeMap<String, MessageSpec>,
+}
+
+/// One problem in an app package, with where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageProblem {
+    /// Where: a file, or a manifest key path like `messages.count.schema`.
+    pub place: String,
+    /// What is wrong, and what would be right.
+    pub problem: String,
+}
+
+impl fmt::Display for PackageProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.problem)
+    }
+}
+
+/// Every problem found in a package.
+#[derive(Debug)]
+pub struct PackageErrors(pub Vec<PackageProblem>);
+
+impl fmt::Display for PackageErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PackageErrors {}
+
+/// The first bytes of a WebAssembly component (magic, then version 0x0d and layer 1).
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+/// The first bytes of a core WebAssembly module (not accepted: cores are components).
+const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+impl AppPackage {
+    /// Reads and checks the package in `dir`.
+    pub fn load(dir: &Path) -> Result<AppPackage, PackageErrors> {
+        let mut problems = Vec::new();
+        let dir = match dir.canonicalize() {
+            Ok(d) => d,
+            Err(e) => {
+                return Err(PackageErrors(vec![problem(
+                    dir.display(),
+                    format!("cannot open app directory: {e}"),
+                )]));
+            }
+        };
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = match std::fs::read_to_string(&manifest_path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(PackageErrors(vec![problem(
+                    manifest_path.display(),
+                    format!("cannot read: {e}"),
+                )]))
+            }
+        };
+        let raw: RawManifest = match toml::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(PackageErrors(vec![problem(
+                    MANIFEST_FILE,
+                    e.to_string().trim_end().to_owned(),
+                )]))
+            }
+        };
+
+        if raw.app.name.is_empty()
+            || !raw
+                .app
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            problems.push(problem(
+                "app.name",
+                format!(
+                    "{:?} is not a valid name: use lowercase letters, digits and '-'",
+                    raw.app.name
+                ),
+            ));
+        }
+
+        let mut capabilities = Vec::new();
+        for (i, c) in raw.app.capabilities.iter().enumerate() {
+            match Capability::parse(c) {
+                Some(cap) if !capabilities.contains(&cap) => capabilities.push(cap),
+                Some(_) => problems.push(problem(
+                    format!("app.capabilities[{i}]"),
+                    format!("{c:?} is listed twice"),
+                )),
+                None => problems.push(problem(
+                    format!("app.capabilities[{i}]"),
+                    format!("unknown capability {c:?}; known: \"clock\", \"random\""),
+                )),
+            }
+        }
+
+        let core_path = inside(&dir, &raw.app.core, "app.core", &mut problems);
+        if let Some(path) = &core_path {
+            check_component(path, &raw.app.core, &mut problems);
+        }
+        let ui_path = inside(&dir, &raw.app.ui, "app.ui", &mut problems);
+        if let Some(path) = &ui_path {
+            if !path.is_file() {
+                problems.push(problem("app.ui", format!("{} does not exist", raw.app.ui)));
+            }
+        }
+
+        let limits = check_limits(&raw.limits, &mut problems);
+        let messages = check_messages(&dir, &raw.messages, &mut problems);
+
+        if !problems.is_empty() {
+            return Err(PackageErrors(problems));
+        }
+        let (Some(core_path), Some(ui_path)) = (core_path, ui_path) else {
+            return Err(PackageErrors(vec![problem(
+                MANIFEST_FILE,
+                "unreachable: paths unchecked".into(),
+            )]));
+        };
+        Ok(AppPackage {
+            dir,
+            name: raw.app.name,
+            core_path,
+            ui_path,
+            capabilities,
+            limits,
+            messages,
+        })
+    }
+
+    /// The declared types of one class, sorted.
+    pub fn types_of(&self, class: MessageClass) -> Vec<String> {
+        self.messages
+            .iter()
+            .filter(|(_, m)| m.class == class)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+fn problem(place: impl fmt::Display, problem: String) -> PackageProblem {
+    PackageProblem {
+        place: place.to_string(),
+        problem,
+    }
+}
+
+/// Resolves a manifest path and insists it stays inside the app directory.
+fn inside(dir: &Path, rel: &str, key: &str, problems: &mut Vec<PackageProblem>) -> Option<PathBuf> {
+    let rel_path = Path::new(rel);
+    if rel_path.is_absolute()
+        || rel_path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        problems.push(problem(
+            key,
+            format!("{rel:?} must be a relative path inside the app directory"),
+        ));
+        return None;
+    }
+    Some(dir.join(rel_path))
+}
+
+fn check_component(path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
+    let mut header = [0u8; 8];
+    let read =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(problem(
+            "app.core",
+            format!("{rel} does not exist (build the core first)"),
+        )),
+        Err(e) => problems.push(problem("app.core", format!("cannot read {rel}: {e}"))),
+        Ok(()) if header == COMPONENT_HEADER => {}
+        Ok(()) if header == MODULE_HEADER => problems.push(problem(
+            "app.core",
+            format!(
+                "{rel} is a core Wasm module; WEFT cores are components (build for wasm32-wasip2)"
+            ),
+        )),
+        Ok(()) => problems.push(problem(
+            "app.core",
+            format!("{rel} is not a WebAssembly component"),
+        )),
+    }
+}
+
+fn check_limits(raw: &RawLimits, problems: &mut Vec<PackageProblem>) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(n) = raw.max_message_bytes {
+        if n == 0 || n > MAX_MESSAGE_BYTES_CEILING {
+            problems.push(problem(
+                "limits.max_message_bytes",
+                format!("{n} is out of range 1..={MAX_MESSAGE_BYTES_CEILING}"),
+            ));
+        } else {
+            limits.max_message_bytes = n;
+        }
+    }
+    if let Some(n) = raw.max_pending_sends {
+        if n == 0 || n > 65_536 {
+            problems.push(problem(
+                "limits.max_pending_sends",
+                format!("{n} is out of range 1..=65536"),
+            ));
+        } else {
+            limits.max_pending_sends = n;
+        }
+    }
+    if let Some(n) = raw.event_deadline_ms {
+        if !(10..=60_000).contains(&n) {
+            problems.push(problem(
+                "limits.event_deadline_ms",
+                format!("{n} is out of range 10..=60000"),
+            ));
+        } else {
+            limits.event_deadline_ms = n;
+        }
+    }
+    if let Some(n) = raw.max_memory_mib {
+        if !(1..=4096).contains(&n) {
+            problems.push(problem(
+                "limits.max_memory_mib",
+                format!("{n} is out of range 1..=4096"),
+            ));
+        } else {
+            limits.max_memory_bytes = n << 20;
+        }
+    }
+    limits
+}
+
+fn check_messages(
+    dir: &Path,
+    raw: &BTreeMap<String, RawMessage>,
+    problems: &mut Vec<PackageProblem>,
+) -> BTreeMap<String, MessageSpec> {
+    let mut out = BTreeMap::new();
+    for (name, m) in raw {
+        let key = format!("messages.{name}");
+        if name.is_empty()
+            || name.len() > 128
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            problems.push(problem(
+                &key,
+                "a message type is 1-128 of [A-Za-z0-9-_.:]".into(),
+            ));
+        }
+        let class = match MessageClass::parse(&m.class) {
+            Some(c @ (MessageClass::UiEvent | MessageClass::StateUpdate)) => Some(c),
+            Some(_) => {
+                problems.push(problem(
+                    format!("{key}.class"),
+                    format!("{:?} is reserved for the broker; apps declare \"ui-event\" or \"state-update\"", m.class),
+                ));
+                None
+            }
+            None => {
+                problems.push(problem(
+                    format!("{key}.class"),
+                    format!(
+                        "unknown class {:?}; use \"ui-event\" or \"state-update\"",
+                        m.class
+                    ),
+                ));
+                None
+            }
+        };
+        if m.coalescible && class == Some(MessageClass::UiEvent) {
+            problems.push(problem(
+                format!("{key}.coalescible"),
+                "only state updates can be coalescible".into(),
+            ));
+        }
+        let schema = match (&m.schema, &m.schema_file) {
+            (Some(_), Some(_)) => {
+                problems.push(problem(
+                    &key,
+                    "give either `schema` or `schema_file`, not both".into(),
+                ));
+                None
+            }
+            (None, None) => {
+                problems.push(problem(
+                    &key,
+                    "missing `schema` (use `schema = {}` to accept any JSON)".into(),
+                ));
+                None
+            }
+            (Some(inline), None) => match serde_json::to_value(inline) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    problems.push(problem(
+                        format!("{key}.schema"),
+                        format!("not representable as JSON: {e}"),
+                    ));
+                    None
+                }
+            },
+            (None, Some(file)) => {
+                let mut file_problems = Vec::new();
+                let path = inside(dir, file, &format!("{key}.schema_file"), &mut file_problems);
+                problems.extend(file_problems);
+                path.and_then(|p| match std::fs::read_to_string(&p) {
+                    Ok(t) => match serde_json::from_str(&t) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            problems.push(problem(file, format!("not valid JSON: {e}")));
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        problems.push(problem(
+                            format!("{key}.schema_file"),
+                            format!("cannot read {file}: {e}"),
+                        ));
+                        None
+                    }
+                })
+            }
+        };
+        if let Some(schema) = &schema {
+            if let Err(e) = jsonschema::validator_for(schema) {
+                problems.push(problem(
+                    format!("{key}.schema"),
+                    format!("invalid JSON Schema: {e}"),
+                ));
+            }
+        }
+        if let (Some(class), Some(schema)) = (class, schema) {
+            out.insert(
+                name.clone(),
+                MessageSpec {
+                    class,
+                    coalescible: m.coalescible,
+                    schema,
+                },
+            );
+        }
+    }
+    if !out.values().any(|m| m.class == MessageClass::UiEvent) && problems.is_empty() {
+        problems.push(problem(
+            "messages",
+            "declares no \"ui-event\" type; the page could send nothing".into(),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMPONENT: &[u8] = &COMPONENT_HEADER;
+
+    fn app(manifest: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest).expect("write manifest");
+        std::fs::write(dir.path().join("core.wasm"), COMPONENT).expect("write core");
+        std::fs::create_dir(dir.path().join("ui")).expect("ui dir");
+        std::fs::write(dir.path().join("ui/index.html"), "<p>hi</p>").expect("write ui");
+        dir
+    }
+
+    fn problems(manifest: &str) -> Vec<String> {
+        let dir = app(manifest);
+        match AppPackage::load(dir.path()) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const GOOD: &str = r#"
+[app]
+name = "counter"
+[limits]
+max_message_bytes = 1024
+[messages.increment]
+class = "ui-event"
+schema = { type = "object", properties = { by = { type = "integer" } } }
+[messages.count]
+class = "state-update"
+coalescible = true
+schema = { type = "object", required = ["value"] }
+"#;
+
+    #[test]
+    fn a_good_package_loads() {
+        let dir = app(GOOD);
+        let pkg = AppPackage::load(dir.path()).expect("loads");
+        assert_eq!(pkg.name, "counter");
+        assert_eq!(pkg.limits.max_message_bytes, 1024);
+        assert!(pkg.capabilities.is_empty());
+        assert_eq!(
+            pkg.types_of(MessageClass::UiEvent),
+            vec!["increment".to_string()]
+        );
+        assert!(pkg.messages["count"].coalescible);
+    }
+
+    #[test]
+    fn each_mistake_is_named_precisely() {
+        let cases: &[(&str, &str)] = &[
+            ("[app]\nname = \"Bad Name\"\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.name: \"Bad Name\" is not a valid name"),
+            ("[app]\nname=\"a\"\ncapabilities=[\"network\"]\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.capabilities[0]: unknown capability \"network\""),
+            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-evnt\"\nschema={}", "messages.a.class: unknown class \"ui-evnt\""),
+            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-event\"", "messages.a: missing `schema`"),
+            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-event\"\nschema={type=\"nope\"}", "messages.a.schema: invalid JSON Schema"),
+            ("[app]\nname=\"a\"\n[limits]\nmax_message_bytes=1000000\n[messages.a]\nclass=\"ui-event\"\nschema={}", "limits.max_message_bytes: 1000000 is out of range"),
+            ("[app]\nname=\"a\"\ncore=\"../x.wasm\"\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.core: \"../x.wasm\" must be a relative path"),
+            ("[app]\nname=\"a\"\nui=\"ui/missing.html\"\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.ui: ui/missing.html does not exist"),
+            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-event\"\ncoalescible=true\nschema={}", "messages.a.coalescible: only state updates"),
+            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"state-update\"\nschema={}", "messages: declares no \"ui-event\" type"),
+            ("[app]\nname=\"a\"\nnmae=\"b\"", "unknown field `nmae`"),
+            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"lifecycle\"\nschema={}", "messages.a.class: \"lifecycle\" is reserved"),
+        ];
+        for (manifest, expected) in cases {
+            let found = problems(manifest);
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "manifest {manifest:?}: expected {expected:?} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_core_module_is_not_a_component() {
+        let dir = app(GOOD);
+        std::fs::write(dir.path().join("core.wasm"), MODULE_HEADER).expect("write");
+        let err = AppPackage::load(dir.path()).expect_err("module refused");
+        assert!(err.to_string().contains("is a core Wasm module"), "{err}");
+    }
+}

@@ -1,0 +1,527 @@
+//! The broker's protocol logic for one session, as a state machine without threads or I/O.
+//!
+//! It takes frames from the two endpoints and clock ticks, and answers with frames to send,
+//! an instruction to kill the core, or the decision to end the session. The runner in
+//! [`super::runner`] does the I/O. Keeping the logic pure lets every rule below be unit-tested.
+//!
+//! Rules, both directions: session id, stream and class must match the direction; sequences
+//! must continue by one; a sender may not exceed the credit it was granted. Breaking any of
+//! these ends the session as `protocol-violation`. A message that passes those rules but fails
+//! validation (size, type, JSON, schema) is refused alone, counted, and its credit returned.
+//!
+//! Credits: the core grants credit for UI events as it consumes them; the broker relays that
+//! credit to the page, so an admitted UI event always has room toward the core. The broker
+//! grants the core credit for state updates from free room in its bounded [`StateQueue`],
+//! which empties as the page grants credit.
+
+use super::state_queue::{Pushed, StateQueue};
+use crate::validation::Validator;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weft_ipc::credit::{Credit, CreditWindow};
+use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
+use weft_ipc::frames::{
+    BrokerToCore, BrokerToUi, CoreLifecycle, CoreToBroker, UiToBroker, UiWelcome,
+};
+use weft_ipc::reason::{EndReason, SessionEnd};
+use weft_ipc::rejection::{RejectKind, Rejection};
+
+/// What the broker asks its runner to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a frame to the UI endpoint.
+    ToUi(BrokerToUi),
+    /// Send a frame to the core host.
+    ToCore(BrokerToCore),
+}
+
+/// The broker's decision after a step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// The session goes on.
+    Continue,
+    /// The session must end for this reason.
+    End(EndReason, String),
+}
+
+/// Fixed parameters of one session's broker.
+pub struct BrokerConfig {
+    /// The session.
+    pub session_id: SessionId,
+    /// The app's name.
+    pub app_name: String,
+    /// Compiled declarations.
+    pub validator: Arc<Validator>,
+    /// Largest message in either direction.
+    pub max_message_bytes: u32,
+    /// Sends the page may keep waiting for credit.
+    pub max_pending_sends: u32,
+    /// UI event types, for the page's welcome.
+    pub ui_event_types: Vec<String>,
+    /// State updates that may wait for the page.
+    pub state_queue_capacity: usize,
+    /// How long the core may hold an event without confirming it before it is killed.
+    pub watchdog: Duration,
+    /// How long the core may take to report `Ready`.
+    pub startup_timeout: Duration,
+}
+
+/// Counters and gauges of one session, as shown by `weft-appd status --json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BrokerStats {
+    /// UI events admitted and passed to the core.
+    pub ui_events_admitted: u64,
+    /// UI events refused, by reason code.
+    pub ui_events_rejected: BTreeMap<String, u64>,
+    /// UI events the core has confirmed consuming.
+    pub ui_events_confirmed: u64,
+    /// UI events waiting in the broker for core credit.
+    pub ui_events_waiting: u64,
+    /// UI events sent to the core and not yet confirmed.
+    pub ui_events_in_core: u64,
+    /// Credit the page holds for UI events.
+    pub ui_credit: CreditWindow,
+    /// State updates accepted from the core.
+    pub state_updates_accepted: u64,
+    /// State updates refused, by reason code.
+    pub state_updates_rejected: BTreeMap<String, u64>,
+    /// State updates replaced by a newer one with the same key.
+    pub state_updates_coalesced: u64,
+    /// State updates delivered to the page.
+    pub state_updates_delivered: u64,
+    /// State updates waiting for the page's credit.
+    pub state_queue_depth: u64,
+    /// The most that may wait.
+    pub state_queue_capacity: u64,
+    /// The deepest the queue has been.
+    pub state_queue_high_water: u64,
+    /// Bytes waiting in the queue.
+    pub state_queue_bytes: u64,
+    /// Credit the broker holds for sending state updates to the page.
+    pub page_credit: CreditWindow,
+    /// Credit the core holds for state updates.
+    pub core_credit: CreditWindow,
+    /// Errors the core returned from `handle-event`.
+    pub core_event_errors: u64,
+    /// Whether the core reported `Ready`.
+    pub core_ready: bool,
+    /// Whether the UI endpoint is connected.
+    pub ui_connected: bool,
+}
+
+/// The protocol state of one session.
+pub struct Broker {
+    cfg: BrokerConfig,
+    started: Instant,
+    // UI → core.
+    ui_expected_sequence: u64,
+    ui_credit: CreditWindow,
+    ui_credit_unsent: Credit,
+    ui_connected: bool,
+    core_window: CreditWindow,
+    to_core_sequence: u64,
+    to_core_waiting: VecDeque<Envelope>,
+    core_unconfirmed: VecDeque<(u64, Instant)>,
+    // Core → UI.
+    core_expected_sequence: u64,
+    core_credit: CreditWindow,
+    queue: StateQueue,
+    page_credit: CreditWindow,
+    to_ui_sequence: u64,
+    stats: BrokerStats,
+}
+
+/// Bytes of state updates that may wait for the page (with the message-count capacity).
+const STATE_QUEUE_BYTES: u64 = 512 * 1024;
+
+impl Broker {
+    /// A broker for a session that is starting.
+    pub fn new(cfg: BrokerConfig, now: Instant) -> Broker {
+        let queue = StateQueue::new(cfg.state_queue_capacity);
+        Broker {
+            cfg,
+            started: now,
+            ui_expected_sequence: 1,
+            ui_credit: CreditWindow::default(),
+            ui_credit_unsent: Credit::default(),
+            ui_connected: false,
+            core_window: CreditWindow::default(),
+            to_core_sequence: 1,
+            to_core_waiting: VecDeque::new(),
+            core_unconfirmed: VecDeque::new(),
+            core_expected_sequence: 1,
+            core_credit: CreditWindow::default(),
+            queue,
+            page_credit: CreditWindow::default(),
+            to_ui_sequence: 1,
+            stats: BrokerStats::default(),
+        }
+    }
+
+    /// The credit the core starts with for state updates: the queue's room.
+    pub fn core_initial_credit(&mut self) -> Credit {
+        let credit = Credit {
+            messages: self.queue.capacity() as u32,
+            bytes: STATE_QUEUE_BYTES,
+        };
+        self.core_credit.grant(credit);
+        credit
+    }
+
+    /// The welcome for the UI endpoint, with the credit relayed so far.
+    pub fn ui_welcome(&mut self) -> UiWelcome {
+        self.ui_connected = true;
+        let initial_credit = std::mem::take(&mut self.ui_credit_unsent);
+        UiWelcome {
+            protocol_version: weft_ipc::PROTOCOL_VERSION,
+            session_id: self.cfg.session_id.clone(),
+            app_name: self.cfg.app_name.clone(),
+            max_message_bytes: self.cfg.max_message_bytes,
+            max_pending_sends: self.cfg.max_pending_sends,
+            ui_event_types: self.cfg.ui_event_types.clone(),
+            initial_credit,
+        }
+    }
+
+    /// Handles one frame from the UI endpoint.
+    pub fn on_ui(&mut self, frame: UiToBroker, now: Instant, out: &mut Vec<Output>) -> Flow {
+        match frame {
+            UiToBroker::Hello(_) => violation("a second hello from the UI"),
+            UiToBroker::Close => Flow::End(EndReason::AppClosed, "the user closed the app".into()),
+            UiToBroker::Credit(credit) => {
+                self.page_credit.grant(credit);
+                self.flush_to_ui(out);
+                Flow::Continue
+            }
+            UiToBroker::Message(envelope) => self.on_ui_event(envelope, now, out),
+        }
+    }
+
+    fn on_ui_event(&mut self, mut envelope: Envelope, now: Instant, out: &mut Vec<Output>) -> Flow {
+        if let Some(flow) =
+            self.check_framing(&envelope, StreamId::UiToCore, MessageClass::UiEvent, "UI")
+        {
+            return flow;
+        }
+        if envelope.sequence != self.ui_expected_sequence {
+            return violation(&format!(
+                "UI event sequence {} where {} was expected",
+                envelope.sequence, self.ui_expected_sequence
+            ));
+        }
+        let size = envelope.size();
+        if !self.ui_credit.take(size) {
+            return violation(&format!(
+                "UI sent a {size}-byte event beyond its credit {:?}",
+                self.ui_credit
+            ));
+        }
+        self.ui_expected_sequence += 1;
+        let sequence = envelope.sequence;
+        if let Err(rejection) = self.cfg.validator.check(MessageClass::UiEvent, &envelope) {
+            tracing::warn!(
+                direction = "ui-to-core", sequence, message_type = %truncated(&envelope.message_type),
+                code = rejection.kind.code(), detail = %rejection.detail, "validation failure"
+            );
+            *self
+                .stats
+                .ui_events_rejected
+                .entry(rejection.kind.code().to_owned())
+                .or_default() += 1;
+            out.push(Output::ToUi(BrokerToUi::Rejected {
+                sequence,
+                rejection,
+            }));
+            let refund = Credit::one(size);
+            self.ui_credit.grant(refund);
+            out.push(Output::ToUi(BrokerToUi::Credit(refund)));
+            return Flow::Continue;
+        }
+        self.stats.ui_events_admitted += 1;
+        out.push(Output::ToUi(BrokerToUi::Admitted { sequence }));
+        envelope.sequence = self.to_core_sequence;
+        self.to_core_sequence += 1;
+        self.to_core_waiting.push_back(envelope);
+        self.flush_to_core(now, out);
+        Flow::Continue
+    }
+
+    /// Handles one frame from the core host.
+    pub fn on_core(&mut self, frame: CoreToBroker, now: Instant, out: &mut Vec<Output>) -> Flow {
+        match frame {
+            CoreToBroker::Hello(_) => violation("a second hello from the core"),
+            CoreToBroker::Lifecycle(report) => self.on_core_lifecycle(report, out),
+            CoreToBroker::Credit(credit) => {
+                self.core_window.grant(credit);
+                for _ in 0..credit.messages {
+                    if self.core_unconfirmed.pop_front().is_none() {
+                        break;
+                    }
+                    self.stats.ui_events_confirmed += 1;
+                }
+                self.relay_ui_credit(credit, out);
+                self.flush_to_core(now, out);
+                Flow::Continue
+            }
+            CoreToBroker::Message(envelope) => self.on_state_update(envelope, out),
+        }
+    }
+
+    fn on_core_lifecycle(&mut self, report: CoreLifecycle, out: &mut Vec<Output>) -> Flow {
+        match report {
+            CoreLifecycle::Ready if self.stats.core_ready => {
+                violation("the core reported ready twice")
+            }
+            CoreLifecycle::Ready => {
+                self.stats.core_ready = true;
+                tracing::info!(
+                    startup_ms = self.started.elapsed().as_millis() as u64,
+                    "core ready"
+                );
+                Flow::Continue
+            }
+            CoreLifecycle::StartFailed(detail) => Flow::End(
+                EndReason::CoreExited,
+                format!("the core failed to start: {}", truncated(&detail)),
+            ),
+            CoreLifecycle::Trapped(detail) => Flow::End(EndReason::CoreTrapped, truncated(&detail)),
+            CoreLifecycle::DeadlineExceeded(detail) => {
+                Flow::End(EndReason::CoreUnresponsive, truncated(&detail))
+            }
+            CoreLifecycle::EventFailed { sequence, error } => {
+                self.stats.core_event_errors += 1;
+                tracing::warn!(sequence, error = %truncated(&error), "core returned an error for a UI event");
+                if self.ui_connected {
+                    out.push(Output::ToUi(BrokerToUi::Error(Rejection {
+                        kind: RejectKind::CoreError,
+                        detail: format!(
+                            "the core failed UI event {sequence}: {}",
+                            truncated(&error)
+                        ),
+                    })));
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    fn on_state_update(&mut self, envelope: Envelope, out: &mut Vec<Output>) -> Flow {
+        if let Some(flow) = self.check_framing(
+            &envelope,
+            StreamId::CoreToUi,
+            MessageClass::StateUpdate,
+            "core",
+        ) {
+            return flow;
+        }
+        if envelope.sequence != self.core_expected_sequence {
+            return violation(&format!(
+                "state update sequence {} where {} was expected",
+                envelope.sequence, self.core_expected_sequence
+            ));
+        }
+        let size = envelope.size();
+        if !self.core_credit.take(size) {
+            return violation(&format!(
+                "core sent a {size}-byte update beyond its credit {:?}",
+                self.core_credit
+            ));
+        }
+        self.core_expected_sequence += 1;
+        let sequence = envelope.sequence;
+        if let Err(rejection) = self
+            .cfg
+            .validator
+            .check(MessageClass::StateUpdate, &envelope)
+        {
+            tracing::warn!(
+                direction = "core-to-ui", sequence, message_type = %truncated(&envelope.message_type),
+                code = rejection.kind.code(), detail = %rejection.detail, "validation failure"
+            );
+            *self
+                .stats
+                .state_updates_rejected
+                .entry(rejection.kind.code().to_owned())
+                .or_default() += 1;
+            if self.ui_connected {
+                out.push(Output::ToUi(BrokerToUi::Error(Rejection {
+                    kind: rejection.kind,
+                    detail: format!(
+                        "a state update from the core was refused: {}",
+                        rejection.detail
+                    ),
+                })));
+            }
+            out.push(Output::ToCore(BrokerToCore::Rejected {
+                sequence,
+                rejection,
+            }));
+            self.refund_core(Credit::one(size), out);
+            return Flow::Continue;
+        }
+        self.stats.state_updates_accepted += 1;
+        match self.queue.push(envelope) {
+            Pushed::Queued => {}
+            Pushed::Coalesced { bytes } => {
+                self.stats.state_updates_coalesced += 1;
+                self.refund_core(Credit::one(bytes), out);
+            }
+            Pushed::Full => return violation("core overran the state queue"),
+        }
+        let depth = self.queue.len() as u64;
+        if depth > self.stats.state_queue_high_water {
+            self.stats.state_queue_high_water = depth;
+            if depth == self.queue.capacity() as u64 {
+                tracing::warn!(
+                    depth,
+                    "queue pressure: state queue full; the page is not keeping up"
+                );
+            }
+        }
+        self.flush_to_ui(out);
+        Flow::Continue
+    }
+
+    /// A clock tick: the watchdog.
+    pub fn on_tick(&mut self, now: Instant) -> Flow {
+        if !self.stats.core_ready && now.duration_since(self.started) > self.cfg.startup_timeout {
+            return Flow::End(
+                EndReason::CoreUnresponsive,
+                format!(
+                    "the core did not become ready within {:?}",
+                    self.cfg.startup_timeout
+                ),
+            );
+        }
+        if let Some((sequence, since)) = self.core_unconfirmed.front() {
+            let held = now.duration_since(*since);
+            if held > self.cfg.watchdog {
+                return Flow::End(
+                    EndReason::CoreUnresponsive,
+                    format!(
+                        "the core held UI event {sequence} for {} ms without answering",
+                        held.as_millis()
+                    ),
+                );
+            }
+        }
+        Flow::Continue
+    }
+
+    /// The terminal notice for this session, with what was lost.
+    pub fn end_notice(&self, reason: EndReason, detail: String) -> SessionEnd {
+        SessionEnd {
+            reason,
+            detail,
+            unconfirmed_ui_events: (self.core_unconfirmed.len() + self.to_core_waiting.len())
+                as u64,
+            undelivered_state_updates: self.queue.len() as u64,
+        }
+    }
+
+    /// A snapshot of the counters and gauges.
+    pub fn stats(&self) -> BrokerStats {
+        let mut s = self.stats.clone();
+        s.ui_events_waiting = self.to_core_waiting.len() as u64;
+        s.ui_events_in_core = self.core_unconfirmed.len() as u64;
+        s.ui_credit = self.ui_credit;
+        s.state_queue_depth = self.queue.len() as u64;
+        s.state_queue_capacity = self.queue.capacity() as u64;
+        s.state_queue_bytes = self.queue.bytes() as u64;
+        s.page_credit = self.page_credit;
+        s.core_credit = self.core_credit;
+        s.ui_connected = self.ui_connected;
+        s
+    }
+
+    fn check_framing(
+        &self,
+        envelope: &Envelope,
+        stream: StreamId,
+        class: MessageClass,
+        from: &str,
+    ) -> Option<Flow> {
+        if envelope.session_id != self.cfg.session_id {
+            return Some(violation(&format!(
+                "{from} sent a message for another session"
+            )));
+        }
+        if envelope.stream_id != stream || envelope.class != class {
+            return Some(violation(&format!(
+                "{from} sent class {} on stream {}; only {} on {} is allowed",
+                envelope.class.as_str(),
+                envelope.stream_id.as_str(),
+                class.as_str(),
+                stream.as_str()
+            )));
+        }
+        None
+    }
+
+    fn relay_ui_credit(&mut self, credit: Credit, out: &mut Vec<Output>) {
+        self.ui_credit.grant(credit);
+        if self.ui_connected {
+            out.push(Output::ToUi(BrokerToUi::Credit(credit)));
+        } else {
+            self.ui_credit_unsent.messages += credit.messages;
+            self.ui_credit_unsent.bytes += credit.bytes;
+        }
+    }
+
+    fn refund_core(&mut self, credit: Credit, out: &mut Vec<Output>) {
+        self.core_credit.grant(credit);
+        out.push(Output::ToCore(BrokerToCore::Credit(credit)));
+    }
+
+    fn flush_to_core(&mut self, now: Instant, out: &mut Vec<Output>) {
+        while let Some(next) = self.to_core_waiting.front() {
+            if !self.core_window.take(next.size()) {
+                break;
+            }
+            if let Some(envelope) = self.to_core_waiting.pop_front() {
+                self.core_unconfirmed.push_back((envelope.sequence, now));
+                out.push(Output::ToCore(BrokerToCore::Message(envelope)));
+            }
+        }
+    }
+
+    fn flush_to_ui(&mut self, out: &mut Vec<Output>) {
+        if !self.ui_connected {
+            return;
+        }
+        while let Some(next) = self.queue.front() {
+            let size = next.size();
+            if !self.page_credit.take(size) {
+                break;
+            }
+            if let Some(mut envelope) = self.queue.pop() {
+                envelope.sequence = self.to_ui_sequence;
+                self.to_ui_sequence += 1;
+                self.stats.state_updates_delivered += 1;
+                out.push(Output::ToUi(BrokerToUi::Message(envelope)));
+                self.refund_core(Credit::one(size), out);
+            }
+        }
+    }
+}
+
+fn violation(detail: &str) -> Flow {
+    Flow::End(EndReason::ProtocolViolation, detail.to_owned())
+}
+
+fn truncated(s: &str) -> String {
+    const MAX: usize = 256;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests;

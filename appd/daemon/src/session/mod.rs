@@ -1,0 +1,6 @@
+//! One app session: the broker's rules ([`broker`]), its bounded state queue
+//! ([`state_queue`]) and the runner that does its I/O ([`runner`]).
+
+pub mod broker;
+pub mod runner;
+pub mod state_queue;

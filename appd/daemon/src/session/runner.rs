@@ -1,0 +1,645 @@
+//! Runs one session: starts the core host and the UI, checks their handshakes, then drives the
+//! [`Broker`] from one thread fed by the endpoints' reader threads, and tears the session down.
+//!
+//! Teardown follows the design's failure model: the core dies → the UI gets a terminal
+//! `SessionEnd` with the reason; the UI dies or closes → the core is killed; a protocol
+//! violation by either → both are told and the core is killed. The broker dying is seen by
+//! both children as a disconnect.
+
+use super::broker::{Broker, BrokerConfig, Flow, Output};
+use crate::manifest::AppPackage;
+use crate::registry::{
+    lock, Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus,
+};
+use crate::spawn::{describe_exit, ChildProcess, Spawner};
+use crate::validation::Validator;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use weft_ipc::envelope::{MessageClass, SessionId};
+use weft_ipc::frames::{
+    BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker,
+};
+use weft_ipc::reason::{EndReason, SessionEnd};
+use weft_ipc::transport::{spawn_reader, Bootstrap, Inbound, Listener, Outbox, OutboxError};
+
+/// Everything in the session's event queue, in arrival order.
+enum Event {
+    Core(Inbound<CoreToBroker>),
+    Ui(Inbound<UiToBroker>),
+    CoreExited(ExitStatus),
+    UiExited(ExitStatus),
+    Command(SessionCommand),
+}
+
+/// Daemon-wide settings for starting sessions.
+#[derive(Clone)]
+pub struct SessionEnv {
+    /// The core host executable.
+    pub core_host: PathBuf,
+    /// Starts child processes.
+    pub spawner: Spawner,
+    /// How long each child may take to connect.
+    pub connect_timeout: Duration,
+    /// All sessions.
+    pub registry: Registry,
+}
+
+/// What the caller of [`launch`] learns.
+#[derive(Debug, serde::Serialize)]
+pub struct Launched {
+    /// The new session.
+    pub session_id: String,
+    /// The core host's pid.
+    pub core_pid: u32,
+    /// The UI process's pid.
+    pub ui_pid: u32,
+}
+
+/// Why a session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A child could not be started.
+    #[error("cannot start the {role}: {source}")]
+    Spawn {
+        /// Which child.
+        role: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A child did not connect, or its handshake was wrong.
+    #[error("the {role} did not join the session: {detail}")]
+    Handshake {
+        /// Which child.
+        role: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The app's schemas did not compile.
+    #[error("app declarations: {0}")]
+    Declarations(String),
+    /// The IPC layer failed.
+    #[error("ipc: {0}")]
+    Ipc(#[from] weft_ipc::transport::TransportError),
+}
+
+/// Frames the outbox toward the UI may hold: credit bounds state updates and verdicts.
+const UI_OUTBOX: usize = 4096;
+/// Frames the outbox toward the core may hold.
+const CORE_OUTBOX: usize = 4096;
+/// Events waiting for the session thread.
+const EVENT_QUEUE: usize = 4096;
+/// State updates that may wait for the page.
+const STATE_QUEUE: usize = 128;
+/// How long to wait for a child's exit status once its endpoint closed (and vice versa).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How often the status snapshot is refreshed while messages flow.
+const STATUS_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Starts a session for `app` whose UI is `ui_command` (program and arguments).
+pub fn launch(
+    app: Arc<AppPackage>,
+    ui_command: &[String],
+    env: &SessionEnv,
+) -> Result<Launched, LaunchError> {
+    let Some((ui_program, ui_args)) = ui_command.split_first() else {
+        return Err(LaunchError::Spawn {
+            role: "UI",
+            source: std::io::Error::other("empty UI command"),
+        });
+    };
+    let session_id = SessionId::random().map_err(|source| LaunchError::Spawn {
+        role: "core host",
+        source,
+    })?;
+    let span = tracing::info_span!("session", id = %session_id, app = %app.name);
+    let _entered = span.enter();
+    let validator = Arc::new(Validator::compile(&app).map_err(LaunchError::Declarations)?);
+    let (events_tx, events) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
+
+    // The core host.
+    let core_listener = Listener::<CoreToBroker>::new()?;
+    let core_secret = secret()?;
+    let core_bootstrap = Bootstrap {
+        server_name: core_listener.name().to_owned(),
+        session_id: session_id.clone(),
+        secret: core_secret.clone(),
+    };
+    let mut command = Command::new(&env.core_host);
+    command.arg(&app.core_path).stdout(Stdio::null());
+    let tx = events_tx.clone();
+    let core = env
+        .spawner
+        .spawn("core host", command, &core_bootstrap, move |s| {
+            let _ = tx.send(Event::CoreExited(s));
+        })
+        .map_err(|source| LaunchError::Spawn {
+            role: "core host",
+            source,
+        })?;
+    tracing::info!(pid = core.pid(), "core host started");
+    let core_outbox = match accept_core(
+        core_listener,
+        &core,
+        &session_id,
+        &core_secret,
+        env,
+        &events_tx,
+    ) {
+        Ok(outbox) => outbox,
+        Err(e) => {
+            core.kill();
+            return Err(e);
+        }
+    };
+
+    let now = Instant::now();
+    let mut broker = Broker::new(
+        BrokerConfig {
+            session_id: session_id.clone(),
+            app_name: app.name.clone(),
+            validator,
+            max_message_bytes: app.limits.max_message_bytes,
+            max_pending_sends: app.limits.max_pending_sends,
+            ui_event_types: app.types_of(MessageClass::UiEvent),
+            state_queue_capacity: STATE_QUEUE,
+            watchdog: Duration::from_millis(app.limits.event_deadline_ms) + Duration::from_secs(2),
+            startup_timeout: Duration::from_millis(app.limits.event_deadline_ms)
+                + Duration::from_secs(10),
+        },
+        now,
+    );
+    let welcome = CoreWelcome {
+        protocol_version: weft_ipc::PROTOCOL_VERSION,
+        session_id: session_id.clone(),
+        capabilities: app.capabilities.clone(),
+        limits: CoreLimits {
+            max_memory_bytes: app.limits.max_memory_bytes,
+            event_deadline_ms: app.limits.event_deadline_ms,
+            outbox_capacity: 256,
+        },
+        max_message_bytes: app.limits.max_message_bytes,
+        initial_credit: broker.core_initial_credit(),
+    };
+    if core_outbox
+        .try_send(BrokerToCore::Welcome(welcome))
+        .is_err()
+    {
+        core.kill();
+        return Err(LaunchError::Handshake {
+            role: "core host",
+            detail: "disconnected before welcome".into(),
+        });
+    }
+    tracing::info!("core host connected");
+
+    // The UI.
+    let ui_listener = Listener::<UiToBroker>::new()?;
+    let ui_secret = secret()?;
+    let ui_bootstrap = Bootstrap {
+        server_name: ui_listener.name().to_owned(),
+        session_id: session_id.clone(),
+        secret: ui_secret.clone(),
+    };
+    let mut command = Command::new(ui_program);
+    command.args(ui_args).arg(&app.dir);
+    let tx = events_tx.clone();
+    let ui = match env.spawner.spawn("UI", command, &ui_bootstrap, move |s| {
+        let _ = tx.send(Event::UiExited(s));
+    }) {
+        Ok(ui) => ui,
+        Err(source) => {
+            core.kill();
+            return Err(LaunchError::Spawn { role: "UI", source });
+        }
+    };
+    tracing::info!(pid = ui.pid(), "UI started");
+    let ui_outbox = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env, &events_tx) {
+        Ok(outbox) => outbox,
+        Err(e) => {
+            core.kill();
+            ui.kill();
+            return Err(e);
+        }
+    };
+    let ui_welcome = broker.ui_welcome();
+    if ui_outbox.try_send(BrokerToUi::Welcome(ui_welcome)).is_err() {
+        core.kill();
+        ui.kill();
+        return Err(LaunchError::Handshake {
+            role: "UI",
+            detail: "disconnected before welcome".into(),
+        });
+    }
+    tracing::info!("UI connected; session open");
+
+    let (commands_tx, commands_rx) = mpsc::sync_channel::<SessionCommand>(8);
+    let status = Arc::new(Mutex::new(SessionStatus {
+        session_id: session_id.0.clone(),
+        app: app.name.clone(),
+        app_dir: app.dir.display().to_string(),
+        state: SessionState::Open,
+        core_pid: Some(core.pid()),
+        ui_pid: Some(ui.pid()),
+        capabilities: app
+            .capabilities
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        age_ms: 0,
+        end: None,
+        stats: broker.stats(),
+    }));
+    env.registry.insert(Entry {
+        id: session_id.clone(),
+        status: status.clone(),
+        commands: commands_tx,
+    });
+    forward_commands(commands_rx, events_tx.clone())?;
+    drop(events_tx);
+
+    let launched = Launched {
+        session_id: session_id.0.clone(),
+        core_pid: core.pid(),
+        ui_pid: ui.pid(),
+    };
+    let runner = Runner {
+        broker,
+        core,
+        core_outbox,
+        ui_outbox,
+        status,
+        started: now,
+    };
+    let registry = env.registry.clone();
+    let thread_span = span.clone();
+    thread::Builder::new()
+        .name(format!("weft-session-{}", &session_id.0[..8]))
+        .spawn(move || {
+            let _entered = thread_span.enter();
+            runner.run(events);
+            registry.retire(&session_id);
+        })
+        .map_err(|source| LaunchError::Spawn {
+            role: "session thread",
+            source,
+        })?;
+    Ok(launched)
+}
+
+fn secret() -> Result<String, LaunchError> {
+    weft_ipc::random_hex(32).map_err(|source| LaunchError::Spawn {
+        role: "session",
+        source,
+    })
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn accept_core(
+    listener: Listener<CoreToBroker>,
+    core: &ChildProcess,
+    session_id: &SessionId,
+    secret: &str,
+    env: &SessionEnv,
+    events: &SyncSender<Event>,
+) -> Result<Outbox<BrokerToCore>, LaunchError> {
+    let role = "core host";
+    let (receiver, first) = listener
+        .accept(env.connect_timeout, || core.has_exited())
+        .map_err(|e| LaunchError::Handshake {
+            role,
+            detail: e.to_string(),
+        })?;
+    let mut first = first.into_iter();
+    let hello = match first.next() {
+        Some(CoreToBroker::Hello(hello)) => hello,
+        other => {
+            return Err(LaunchError::Handshake {
+                role,
+                detail: format!("first frame was not a hello: {other:?}"),
+            })
+        }
+    };
+    if hello.protocol_version != weft_ipc::PROTOCOL_VERSION {
+        return Err(LaunchError::Handshake {
+            role,
+            detail: format!(
+                "protocol version {} is not {}",
+                hello.protocol_version,
+                weft_ipc::PROTOCOL_VERSION
+            ),
+        });
+    }
+    if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
+        tracing::warn!(role, "refused an endpoint with the wrong session or secret");
+        return Err(LaunchError::Handshake {
+            role,
+            detail: "wrong session or secret".into(),
+        });
+    }
+    let outbox = Outbox::spawn("core", hello.to_core, CORE_OUTBOX)?;
+    let tx = events.clone();
+    for frame in first {
+        let _ = tx.send(Event::Core(Inbound::Frame(frame)));
+    }
+    spawn_reader("core", receiver, move |item| {
+        tx.send(Event::Core(item)).is_ok()
+    })?;
+    Ok(outbox)
+}
+
+fn accept_ui(
+    listener: Listener<UiToBroker>,
+    ui: &ChildProcess,
+    session_id: &SessionId,
+    secret: &str,
+    env: &SessionEnv,
+    events: &SyncSender<Event>,
+) -> Result<Outbox<BrokerToUi>, LaunchError> {
+    let role = "UI";
+    let (receiver, first) = listener
+        .accept(env.connect_timeout, || ui.has_exited())
+        .map_err(|e| LaunchError::Handshake {
+            role,
+            detail: e.to_string(),
+        })?;
+    let mut first = first.into_iter();
+    let hello = match first.next() {
+        Some(UiToBroker::Hello(hello)) => hello,
+        other => {
+            return Err(LaunchError::Handshake {
+                role,
+                detail: format!("first frame was not a hello: {other:?}"),
+            })
+        }
+    };
+    let refuse = |detail: String| {
+        tracing::warn!(role, %detail, "refused a UI endpoint");
+        let end = SessionEnd {
+            reason: EndReason::ProtocolViolation,
+            detail: detail.clone(),
+            unconfirmed_ui_events: 0,
+            undelivered_state_updates: 0,
+        };
+        let _ = hello.to_ui.send(vec![BrokerToUi::SessionEnd(end)]);
+        LaunchError::Handshake { role, detail }
+    };
+    if hello.protocol_version != weft_ipc::PROTOCOL_VERSION {
+        return Err(refuse(format!(
+            "protocol version {} is not {}",
+            hello.protocol_version,
+            weft_ipc::PROTOCOL_VERSION
+        )));
+    }
+    if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
+        return Err(refuse("wrong session or secret".into()));
+    }
+    let outbox = Outbox::spawn("ui", hello.to_ui, UI_OUTBOX)?;
+    let tx = events.clone();
+    for frame in first {
+        let _ = tx.send(Event::Ui(Inbound::Frame(frame)));
+    }
+    spawn_reader("ui", receiver, move |item| tx.send(Event::Ui(item)).is_ok())?;
+    Ok(outbox)
+}
+
+fn forward_commands(
+    commands: Receiver<SessionCommand>,
+    events: SyncSender<Event>,
+) -> Result<(), LaunchError> {
+    thread::Builder::new()
+        .name("weft-session-cmd".into())
+        .spawn(move || {
+            for command in commands {
+                if events.send(Event::Command(command)).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(|source| LaunchError::Spawn {
+            role: "session command thread",
+            source,
+        })?;
+    Ok(())
+}
+
+/// How an endpoint is doing, for deciding the end reason once it goes away.
+#[derive(Default)]
+struct EndpointEnd {
+    disconnected: bool,
+    exit: Option<ExitStatus>,
+    /// When the first of the two (disconnect, exit) was seen.
+    first_seen: Option<Instant>,
+}
+
+impl EndpointEnd {
+    fn saw(&mut self, now: Instant) {
+        self.first_seen.get_or_insert(now);
+    }
+
+    /// Both seen, or the grace period for the second ran out.
+    fn settled(&self, now: Instant) -> bool {
+        (self.disconnected && self.exit.is_some())
+            || self
+                .first_seen
+                .is_some_and(|t| now.duration_since(t) >= EXIT_GRACE)
+    }
+}
+
+struct Runner {
+    broker: Broker,
+    core: ChildProcess,
+    core_outbox: Outbox<BrokerToCore>,
+    ui_outbox: Outbox<BrokerToUi>,
+    status: Arc<Mutex<SessionStatus>>,
+    started: Instant,
+}
+
+impl Runner {
+    fn run(mut self, events: Receiver<Event>) {
+        let mut core_end = EndpointEnd::default();
+        let mut ui_end = EndpointEnd::default();
+        let mut out = Vec::new();
+        let mut last_publish = self.started;
+        let (reason, detail) = loop {
+            let event = events.recv_timeout(Duration::from_millis(100));
+            let now = Instant::now();
+            let flow = match event {
+                Ok(Event::Core(Inbound::Frame(frame))) => self.broker.on_core(frame, now, &mut out),
+                Ok(Event::Ui(Inbound::Frame(frame))) => self.broker.on_ui(frame, now, &mut out),
+                Ok(Event::Core(Inbound::Malformed(e))) => Flow::End(
+                    EndReason::ProtocolViolation,
+                    format!("malformed frame from the core: {e}"),
+                ),
+                Ok(Event::Ui(Inbound::Malformed(e))) => Flow::End(
+                    EndReason::ProtocolViolation,
+                    format!("malformed frame from the UI: {e}"),
+                ),
+                Ok(Event::Core(Inbound::Disconnected)) => {
+                    tracing::info!("core endpoint disconnected");
+                    core_end.disconnected = true;
+                    core_end.saw(now);
+                    Flow::Continue
+                }
+                Ok(Event::CoreExited(status)) => {
+                    tracing::info!(exit = %describe_exit(&status), "core host exited");
+                    core_end.exit = Some(status);
+                    core_end.saw(now);
+                    Flow::Continue
+                }
+                Ok(Event::Ui(Inbound::Disconnected)) => {
+                    tracing::info!("UI endpoint disconnected");
+                    ui_end.disconnected = true;
+                    ui_end.saw(now);
+                    Flow::Continue
+                }
+                Ok(Event::UiExited(status)) => {
+                    tracing::info!(exit = %describe_exit(&status), "UI process exited");
+                    ui_end.exit = Some(status);
+                    ui_end.saw(now);
+                    Flow::Continue
+                }
+                Ok(Event::Command(SessionCommand::End(reason, detail))) => {
+                    Flow::End(reason, detail)
+                }
+                Err(RecvTimeoutError::Timeout) => self.broker.on_tick(now),
+                Err(RecvTimeoutError::Disconnected) => {
+                    Flow::End(EndReason::Ended, "every session event source closed".into())
+                }
+            };
+            let flow = match flow {
+                Flow::Continue => self.deliver(&mut out),
+                end => {
+                    out.clear();
+                    end
+                }
+            };
+            if let Flow::End(reason, detail) = flow {
+                break (reason, detail);
+            }
+            if ui_end.settled(now) {
+                let how = ui_end
+                    .exit
+                    .as_ref()
+                    .map_or("endpoint closed".to_owned(), describe_exit);
+                break (EndReason::UiLost, format!("the UI went away ({how})"));
+            }
+            if core_end.settled(now) {
+                break core_end_reason(core_end.exit.as_ref());
+            }
+            if now.duration_since(last_publish) >= STATUS_INTERVAL {
+                self.publish(SessionState::Open, None);
+                last_publish = now;
+            }
+        };
+        self.teardown(reason, detail, &events, core_end);
+    }
+
+    /// Sends what the broker produced. A full outbox means a peer stopped reading.
+    fn deliver(&mut self, out: &mut Vec<Output>) -> Flow {
+        for output in out.drain(..) {
+            let (result, peer) = match output {
+                Output::ToUi(frame) => (self.ui_outbox.try_send(frame), "UI"),
+                Output::ToCore(frame) => (self.core_outbox.try_send(frame), "core"),
+            };
+            match (result, peer) {
+                (Ok(()), _) | (Err(OutboxError::Closed), _) => {}
+                (Err(OutboxError::Full), "core") => {
+                    return Flow::End(
+                        EndReason::CoreUnresponsive,
+                        "the core stopped reading its endpoint".into(),
+                    )
+                }
+                (Err(OutboxError::Full), _) => {
+                    return Flow::End(
+                        EndReason::UiLost,
+                        "the UI stopped reading its endpoint".into(),
+                    )
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    fn teardown(
+        self,
+        reason: EndReason,
+        detail: String,
+        events: &Receiver<Event>,
+        mut core_end: EndpointEnd,
+    ) {
+        let notice = self.broker.end_notice(reason, detail);
+        tracing::info!(
+            reason = reason.code(),
+            detail = %notice.detail,
+            unconfirmed_ui_events = notice.unconfirmed_ui_events,
+            undelivered_state_updates = notice.undelivered_state_updates,
+            "session ended"
+        );
+        let _ = self
+            .ui_outbox
+            .try_send(BrokerToUi::SessionEnd(notice.clone()));
+        let _ = self
+            .core_outbox
+            .try_send(BrokerToCore::SessionEnd(notice.clone()));
+        let core_is_fine = matches!(reason, EndReason::AppClosed | EndReason::Ended);
+        if !core_is_fine {
+            // The UI is gone, or the core misbehaved: it does not get to run on.
+            self.core.kill();
+        }
+        // Wait (bounded) for the core to exit; kill it if it lingers.
+        let deadline = Instant::now() + EXIT_GRACE;
+        while core_end.exit.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.core.kill();
+                break;
+            }
+            if let Ok(Event::CoreExited(status)) = events.recv_timeout(left) {
+                core_end.exit = Some(status);
+            }
+        }
+        self.publish(SessionState::Ended, Some(notice));
+    }
+
+    fn publish(&self, state: SessionState, end: Option<SessionEnd>) {
+        let mut status = lock(&self.status);
+        status.state = state;
+        status.age_ms = self.started.elapsed().as_millis() as u64;
+        status.stats = self.broker.stats();
+        if let Some(end) = end {
+            status.end = Some(EndStatus {
+                reason: end.reason.code().to_owned(),
+                detail: end.detail,
+                unconfirmed_ui_events: end.unconfirmed_ui_events,
+                undelivered_state_updates: end.undelivered_state_updates,
+            });
+        }
+    }
+}
+
+/// The end reason for a core that went away without a lifecycle report.
+fn core_end_reason(exit: Option<&ExitStatus>) -> (EndReason, String) {
+    match exit {
+        Some(status) if status.success() => (EndReason::CoreExited, "the core host exited".into()),
+        Some(status) => (
+            EndReason::CoreCrashed,
+            format!("the core host died ({})", describe_exit(status)),
+        ),
+        None => (
+            EndReason::CoreCrashed,
+            "the core endpoint closed and the process did not exit".into(),
+        ),
+    }
+}
