@@ -61,18 +61,12 @@ pub fn default_runtime_dir() -> PathBuf {
 
 /// Creates the runtime directory owner-only, refusing one that others can enter.
 pub fn prepare_runtime_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let meta = std::fs::metadata(dir)?;
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
     if std::os::unix::fs::MetadataExt::uid(&meta) != uid {
-        return Err(std::io::Error::other(format!(
-            "{} belongs to another user",
-            dir.display()
-        )));
+        return Err(std::io::Error::other(format!("{} belongs to another user", dir.display())));
     }
     if meta.permissions().mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -111,13 +105,11 @@ pub fn serve(listener: UnixListener, env: SessionEnv, default_ui: Vec<String>) {
         };
         let env = env.clone();
         let default_ui = default_ui.clone();
-        let spawned = thread::Builder::new()
-            .name("weft-control".into())
-            .spawn(move || {
-                if let Err(e) = handle(stream, &env, &default_ui) {
-                    tracing::warn!(error = %e, "control connection failed");
-                }
-            });
+        let spawned = thread::Builder::new().name("weft-control".into()).spawn(move || {
+            if let Err(e) = handle(stream, &env, &default_ui) {
+                tracing::warn!(error = %e, "control connection failed");
+            }
+        });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start a control thread");
         }
@@ -145,10 +137,7 @@ fn handle(stream: UnixStream, env: &SessionEnv, default_ui: &[String]) -> std::i
 
 fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_json::Value {
     match request {
-        Request::Launch {
-            app_dir,
-            ui_command,
-        } => {
+        Request::Launch { app_dir, ui_command } => {
             let app = match AppPackage::load(&app_dir) {
                 Ok(app) => Arc::new(app),
                 Err(e) => {
@@ -166,10 +155,9 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
         }
         Request::Status => serde_json::json!({"ok": true, "sessions": env.registry.snapshot()}),
         Request::End { session_id } => {
-            let found = env.registry.command(
-                &session_id,
-                SessionCommand::End(EndReason::Ended, "ended by the operator".into()),
-            );
+            let found = env
+                .registry
+                .command(&session_id, SessionCommand::End(EndReason::Ended, "ended by the operator".into()));
             if found {
                 serde_json::json!({"ok": true})
             } else {
@@ -178,10 +166,7 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
         }
         Request::Shutdown => {
             for id in env.registry.live_ids() {
-                env.registry.command(
-                    &id,
-                    SessionCommand::End(EndReason::Ended, "the daemon is shutting down".into()),
-                );
+                env.registry.command(&id, SessionCommand::End(EndReason::Ended, "the daemon is shutting down".into()));
             }
             let deadline = Instant::now() + Duration::from_secs(5);
             while !env.registry.live_ids().is_empty() && Instant::now() < deadline {
@@ -195,13 +180,11 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
 /// Sends one request to the daemon in `dir` and returns its response.
 pub fn request(dir: &Path, request: &Request) -> std::io::Result<serde_json::Value> {
     let path = dir.join(SOCKET_NAME);
-    let mut stream = UnixStream::connect(&path).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("no weft-appd at {}: {e}", path.display()))
-    })?;
+    let mut stream = UnixStream::connect(&path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("no weft-appd at {}: {e}", path.display())))?;
     let line = serde_json::to_string(request).map_err(std::io::Error::other)?;
     writeln!(stream, "{line}")?;
     let mut response = String::new();
     BufReader::new(stream).read_line(&mut response)?;
-    serde_json::from_str(&response)
-        .map_err(|e| std::io::Error::other(format!("bad response from the daemon: {e}")))
+    serde_json::from_str(&response).map_err(|e| std::io::Error::other(format!("bad response from the daemon: {e}")))
 }

@@ -61,26 +61,13 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime_dir = cli
-        .runtime_dir
-        .clone()
-        .unwrap_or_else(control::default_runtime_dir);
+    let runtime_dir = cli.runtime_dir.clone().unwrap_or_else(control::default_runtime_dir);
     match cli.command {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
-        Cmd::Launch {
-            app_dir,
-            ui_command,
-        } => {
+        Cmd::Launch { app_dir, ui_command } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
-            client(
-                &runtime_dir,
-                &Request::Launch {
-                    app_dir,
-                    ui_command,
-                },
-                false,
-            )
+            client(&runtime_dir, &Request::Launch { app_dir, ui_command }, false)
         }
         Cmd::Status { json } => client(&runtime_dir, &Request::Status, !json),
         Cmd::End { session_id } => client(&runtime_dir, &Request::End { session_id }, false),
@@ -91,9 +78,7 @@ fn main() -> ExitCode {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -103,10 +88,7 @@ fn init_logging(json: bool) {
 
 fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     init_logging(log_json || std::env::var_os("WEFT_LOG_JSON").is_some());
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
+    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     let spawner = match Spawner::start() {
         Ok(s) => s,
         Err(e) => {
@@ -131,11 +113,7 @@ fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     tracing::info!(socket = %socket.display(), "weft-appd listening");
     println!("weft-appd ready {}", socket.display());
     let _ = std::io::stdout().flush();
-    control::serve(
-        listener,
-        env,
-        vec![exe_dir.join("weft-shell").display().to_string()],
-    );
+    control::serve(listener, env, vec![exe_dir.join("weft-shell").display().to_string()]);
     ExitCode::SUCCESS
 }
 
@@ -143,18 +121,15 @@ fn check(app_dir: &Path) -> ExitCode {
     match AppPackage::load(app_dir) {
         Ok(app) => {
             println!(
-                "{}: ok ({} message types, limit {} bytes, capabilities: {})",
+                "{}: ok ({} UI event types, {} state update types, limit {} bytes, capabilities: {})",
                 app.name,
-                app.messages.len(),
+                app.ui_events.len(),
+                app.state_updates.len(),
                 app.limits.max_message_bytes,
                 if app.capabilities.is_empty() {
                     "none".to_owned()
                 } else {
-                    app.capabilities
-                        .iter()
-                        .map(|c| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    app.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
                 }
             );
             ExitCode::SUCCESS
@@ -194,11 +169,7 @@ fn client(runtime_dir: &Path, request: &Request, human: bool) -> ExitCode {
 }
 
 fn print_status(response: &serde_json::Value) {
-    let sessions = response
-        .get("sessions")
-        .and_then(|s| s.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let sessions = response.get("sessions").and_then(|s| s.as_array()).cloned().unwrap_or_default();
     if sessions.is_empty() {
         println!("no sessions");
         return;
@@ -221,10 +192,7 @@ fn print_status(response: &serde_json::Value) {
             s["state"].as_str().unwrap_or("?"),
             stats["ui_events_admitted"],
             stats["state_updates_delivered"],
-            format!(
-                "{}/{}",
-                stats["state_queue_depth"], stats["state_queue_capacity"]
-            ),
+            format!("{}/{}", stats["state_queue_depth"], stats["state_queue_capacity"]),
             rejected,
             s["end"]["reason"].as_str().unwrap_or("-"),
         );

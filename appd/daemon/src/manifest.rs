@@ -21,8 +21,10 @@ struct RawManifest {
     app: RawApp,
     #[serde(default)]
     limits: RawLimits,
-    #[serde(default)]
-    messages: BTreeMap<String, RawMessage>,
+    #[serde(default, rename = "ui-events")]
+    ui_events: BTreeMap<String, RawMessage>,
+    #[serde(default, rename = "state-updates")]
+    state_updates: BTreeMap<String, RawMessage>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +59,6 @@ struct RawLimits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMessage {
-    class: String,
     #[serde(default)]
     coalescible: bool,
     schema: Option<toml::Value>,
@@ -91,8 +92,6 @@ impl Default for Limits {
 /// One declared message type.
 #[derive(Clone, Debug)]
 pub struct MessageSpec {
-    /// Its class: `ui-event` (page → core) or `state-update` (core → page).
-    pub class: MessageClass,
     /// Whether the core may mark updates of this type coalescible.
     pub coalescible: bool,
     /// The JSON Schema its payload must match.
@@ -114,14 +113,16 @@ pub struct AppPackage {
     pub capabilities: Vec<Capability>,
     /// Session limits.
     pub limits: Limits,
-    /// Declared message types by name.
-    pub messages: BTreeMap<String, MessageSpec>,
+    /// Declared UI event types (page → core) by name.
+    pub ui_events: BTreeMap<String, MessageSpec>,
+    /// Declared state update types (core → page) by name.
+    pub state_updates: BTreeMap<String, MessageSpec>,
 }
 
 /// One problem in an app package, with where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackageProblem {
-    /// Where: a file, or a manifest key path like `messages.count.schema`.
+    /// Where: a file, or a manifest key path like `state-updates.count.schema`.
     pub place: String,
     /// What is wrong, and what would be right.
     pub problem: String,
@@ -163,45 +164,25 @@ impl AppPackage {
         let dir = match dir.canonicalize() {
             Ok(d) => d,
             Err(e) => {
-                return Err(PackageErrors(vec![problem(
-                    dir.display(),
-                    format!("cannot open app directory: {e}"),
-                )]));
+                return Err(PackageErrors(vec![problem(dir.display(), format!("cannot open app directory: {e}"))]));
             }
         };
         let manifest_path = dir.join(MANIFEST_FILE);
         let text = match std::fs::read_to_string(&manifest_path) {
             Ok(t) => t,
-            Err(e) => {
-                return Err(PackageErrors(vec![problem(
-                    manifest_path.display(),
-                    format!("cannot read: {e}"),
-                )]))
-            }
+            Err(e) => return Err(PackageErrors(vec![problem(manifest_path.display(), format!("cannot read: {e}"))])),
         };
         let raw: RawManifest = match toml::from_str(&text) {
             Ok(r) => r,
-            Err(e) => {
-                return Err(PackageErrors(vec![problem(
-                    MANIFEST_FILE,
-                    e.to_string().trim_end().to_owned(),
-                )]))
-            }
+            Err(e) => return Err(PackageErrors(vec![problem(MANIFEST_FILE, e.to_string().trim_end().to_owned())])),
         };
 
         if raw.app.name.is_empty()
-            || !raw
-                .app
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            || !raw.app.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
             problems.push(problem(
                 "app.name",
-                format!(
-                    "{:?} is not a valid name: use lowercase letters, digits and '-'",
-                    raw.app.name
-                ),
+                format!("{:?} is not a valid name: use lowercase letters, digits and '-'", raw.app.name),
             ));
         }
 
@@ -209,10 +190,7 @@ impl AppPackage {
         for (i, c) in raw.app.capabilities.iter().enumerate() {
             match Capability::parse(c) {
                 Some(cap) if !capabilities.contains(&cap) => capabilities.push(cap),
-                Some(_) => problems.push(problem(
-                    format!("app.capabilities[{i}]"),
-                    format!("{c:?} is listed twice"),
-                )),
+                Some(_) => problems.push(problem(format!("app.capabilities[{i}]"), format!("{c:?} is listed twice"))),
                 None => problems.push(problem(
                     format!("app.capabilities[{i}]"),
                     format!("unknown capability {c:?}; known: \"clock\", \"random\""),
@@ -232,57 +210,39 @@ impl AppPackage {
         }
 
         let limits = check_limits(&raw.limits, &mut problems);
-        let messages = check_messages(&dir, &raw.messages, &mut problems);
+        let ui_events = check_messages(&dir, MessageClass::UiEvent, &raw.ui_events, &mut problems);
+        let state_updates = check_messages(&dir, MessageClass::StateUpdate, &raw.state_updates, &mut problems);
+        if ui_events.is_empty() && problems.is_empty() {
+            problems.push(problem("ui-events", "declares no UI event type; the page could send nothing".into()));
+        }
 
         if !problems.is_empty() {
             return Err(PackageErrors(problems));
         }
         let (Some(core_path), Some(ui_path)) = (core_path, ui_path) else {
-            return Err(PackageErrors(vec![problem(
-                MANIFEST_FILE,
-                "unreachable: paths unchecked".into(),
-            )]));
+            return Err(PackageErrors(vec![problem(MANIFEST_FILE, "unreachable: paths unchecked".into())]));
         };
-        Ok(AppPackage {
-            dir,
-            name: raw.app.name,
-            core_path,
-            ui_path,
-            capabilities,
-            limits,
-            messages,
-        })
+        Ok(AppPackage { dir, name: raw.app.name, core_path, ui_path, capabilities, limits, ui_events, state_updates })
     }
 
-    /// The declared types of one class, sorted.
-    pub fn types_of(&self, class: MessageClass) -> Vec<String> {
-        self.messages
-            .iter()
-            .filter(|(_, m)| m.class == class)
-            .map(|(n, _)| n.clone())
-            .collect()
+    /// The declared types of one class.
+    pub fn types(&self, class: MessageClass) -> &BTreeMap<String, MessageSpec> {
+        match class {
+            MessageClass::UiEvent => &self.ui_events,
+            _ => &self.state_updates,
+        }
     }
 }
 
 fn problem(place: impl fmt::Display, problem: String) -> PackageProblem {
-    PackageProblem {
-        place: place.to_string(),
-        problem,
-    }
+    PackageProblem { place: place.to_string(), problem }
 }
 
 /// Resolves a manifest path and insists it stays inside the app directory.
 fn inside(dir: &Path, rel: &str, key: &str, problems: &mut Vec<PackageProblem>) -> Option<PathBuf> {
     let rel_path = Path::new(rel);
-    if rel_path.is_absolute()
-        || rel_path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        problems.push(problem(
-            key,
-            format!("{rel:?} must be a relative path inside the app directory"),
-        ));
+    if rel_path.is_absolute() || rel_path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        problems.push(problem(key, format!("{rel:?} must be a relative path inside the app directory")));
         return None;
     }
     Some(dir.join(rel_path))
@@ -290,25 +250,18 @@ fn inside(dir: &Path, rel: &str, key: &str, problems: &mut Vec<PackageProblem>) 
 
 fn check_component(path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
     let mut header = [0u8; 8];
-    let read =
-        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
     match read {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => problems.push(problem(
-            "app.core",
-            format!("{rel} does not exist (build the core first)"),
-        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            problems.push(problem("app.core", format!("{rel} does not exist (build the core first)")))
+        }
         Err(e) => problems.push(problem("app.core", format!("cannot read {rel}: {e}"))),
         Ok(()) if header == COMPONENT_HEADER => {}
         Ok(()) if header == MODULE_HEADER => problems.push(problem(
             "app.core",
-            format!(
-                "{rel} is a core Wasm module; WEFT cores are components (build for wasm32-wasip2)"
-            ),
+            format!("{rel} is a core Wasm module; WEFT cores are components (build for wasm32-wasip2)"),
         )),
-        Ok(()) => problems.push(problem(
-            "app.core",
-            format!("{rel} is not a WebAssembly component"),
-        )),
+        Ok(()) => problems.push(problem("app.core", format!("{rel} is not a WebAssembly component"))),
     }
 }
 
@@ -326,30 +279,21 @@ fn check_limits(raw: &RawLimits, problems: &mut Vec<PackageProblem>) -> Limits {
     }
     if let Some(n) = raw.max_pending_sends {
         if n == 0 || n > 65_536 {
-            problems.push(problem(
-                "limits.max_pending_sends",
-                format!("{n} is out of range 1..=65536"),
-            ));
+            problems.push(problem("limits.max_pending_sends", format!("{n} is out of range 1..=65536")));
         } else {
             limits.max_pending_sends = n;
         }
     }
     if let Some(n) = raw.event_deadline_ms {
         if !(10..=60_000).contains(&n) {
-            problems.push(problem(
-                "limits.event_deadline_ms",
-                format!("{n} is out of range 10..=60000"),
-            ));
+            problems.push(problem("limits.event_deadline_ms", format!("{n} is out of range 10..=60000")));
         } else {
             limits.event_deadline_ms = n;
         }
     }
     if let Some(n) = raw.max_memory_mib {
         if !(1..=4096).contains(&n) {
-            problems.push(problem(
-                "limits.max_memory_mib",
-                format!("{n} is out of range 1..=4096"),
-            ));
+            problems.push(problem("limits.max_memory_mib", format!("{n} is out of range 1..=4096")));
         } else {
             limits.max_memory_bytes = n << 20;
         }
@@ -359,122 +303,70 @@ fn check_limits(raw: &RawLimits, problems: &mut Vec<PackageProblem>) -> Limits {
 
 fn check_messages(
     dir: &Path,
+    class: MessageClass,
     raw: &BTreeMap<String, RawMessage>,
     problems: &mut Vec<PackageProblem>,
 ) -> BTreeMap<String, MessageSpec> {
     let mut out = BTreeMap::new();
     for (name, m) in raw {
-        let key = format!("messages.{name}");
-        if name.is_empty()
-            || name.len() > 128
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        let key = format!("{}s.{name}", class.as_str());
+        if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         {
-            problems.push(problem(
-                &key,
-                "a message type is 1-128 of [A-Za-z0-9-_.:]".into(),
-            ));
+            problems.push(problem(&key, "a message type is 1-128 of [A-Za-z0-9-_.:]".into()));
         }
-        let class = match MessageClass::parse(&m.class) {
-            Some(c @ (MessageClass::UiEvent | MessageClass::StateUpdate)) => Some(c),
-            Some(_) => {
-                problems.push(problem(
-                    format!("{key}.class"),
-                    format!("{:?} is reserved for the broker; apps declare \"ui-event\" or \"state-update\"", m.class),
-                ));
-                None
-            }
-            None => {
-                problems.push(problem(
-                    format!("{key}.class"),
-                    format!(
-                        "unknown class {:?}; use \"ui-event\" or \"state-update\"",
-                        m.class
-                    ),
-                ));
-                None
-            }
-        };
-        if m.coalescible && class == Some(MessageClass::UiEvent) {
-            problems.push(problem(
-                format!("{key}.coalescible"),
-                "only state updates can be coalescible".into(),
-            ));
+        if m.coalescible && class == MessageClass::UiEvent {
+            problems.push(problem(format!("{key}.coalescible"), "only state updates can be coalescible".into()));
         }
         let schema = match (&m.schema, &m.schema_file) {
             (Some(_), Some(_)) => {
-                problems.push(problem(
-                    &key,
-                    "give either `schema` or `schema_file`, not both".into(),
-                ));
+                problems.push(problem(&key, "give either `schema` or `schema_file`, not both".into()));
                 None
             }
             (None, None) => {
-                problems.push(problem(
-                    &key,
-                    "missing `schema` (use `schema = {}` to accept any JSON)".into(),
-                ));
+                problems.push(problem(&key, "missing `schema` (use `schema = {}` to accept any JSON)".into()));
                 None
             }
             (Some(inline), None) => match serde_json::to_value(inline) {
                 Ok(v) => Some(v),
                 Err(e) => {
-                    problems.push(problem(
-                        format!("{key}.schema"),
-                        format!("not representable as JSON: {e}"),
-                    ));
+                    problems.push(problem(format!("{key}.schema"), format!("not representable as JSON: {e}")));
                     None
                 }
             },
-            (None, Some(file)) => {
-                let mut file_problems = Vec::new();
-                let path = inside(dir, file, &format!("{key}.schema_file"), &mut file_problems);
-                problems.extend(file_problems);
-                path.and_then(|p| match std::fs::read_to_string(&p) {
-                    Ok(t) => match serde_json::from_str(&t) {
-                        Ok(v) => Some(v),
-                        Err(e) => {
-                            problems.push(problem(file, format!("not valid JSON: {e}")));
-                            None
-                        }
-                    },
-                    Err(e) => {
-                        problems.push(problem(
-                            format!("{key}.schema_file"),
-                            format!("cannot read {file}: {e}"),
-                        ));
-                        None
-                    }
-                })
-            }
+            (None, Some(file)) => read_schema_file(dir, &key, file, problems),
         };
         if let Some(schema) = &schema {
             if let Err(e) = jsonschema::validator_for(schema) {
-                problems.push(problem(
-                    format!("{key}.schema"),
-                    format!("invalid JSON Schema: {e}"),
-                ));
+                problems.push(problem(format!("{key}.schema"), format!("invalid JSON Schema: {e}")));
             }
         }
-        if let (Some(class), Some(schema)) = (class, schema) {
-            out.insert(
-                name.clone(),
-                MessageSpec {
-                    class,
-                    coalescible: m.coalescible,
-                    schema,
-                },
-            );
+        if let Some(schema) = schema {
+            out.insert(name.clone(), MessageSpec { coalescible: m.coalescible, schema });
         }
     }
-    if !out.values().any(|m| m.class == MessageClass::UiEvent) && problems.is_empty() {
-        problems.push(problem(
-            "messages",
-            "declares no \"ui-event\" type; the page could send nothing".into(),
-        ));
-    }
     out
+}
+
+fn read_schema_file(
+    dir: &Path,
+    key: &str,
+    file: &str,
+    problems: &mut Vec<PackageProblem>,
+) -> Option<serde_json::Value> {
+    let path = inside(dir, file, &format!("{key}.schema_file"), problems)?;
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                problems.push(problem(file, format!("not valid JSON: {e}")));
+                None
+            }
+        },
+        Err(e) => {
+            problems.push(problem(format!("{key}.schema_file"), format!("cannot read {file}: {e}")));
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -505,11 +397,9 @@ mod tests {
 name = "counter"
 [limits]
 max_message_bytes = 1024
-[messages.increment]
-class = "ui-event"
+[ui-events.increment]
 schema = { type = "object", properties = { by = { type = "integer" } } }
-[messages.count]
-class = "state-update"
+[state-updates.count]
 coalescible = true
 schema = { type = "object", required = ["value"] }
 "#;
@@ -521,28 +411,41 @@ schema = { type = "object", required = ["value"] }
         assert_eq!(pkg.name, "counter");
         assert_eq!(pkg.limits.max_message_bytes, 1024);
         assert!(pkg.capabilities.is_empty());
-        assert_eq!(
-            pkg.types_of(MessageClass::UiEvent),
-            vec!["increment".to_string()]
-        );
-        assert!(pkg.messages["count"].coalescible);
+        assert!(pkg.types(MessageClass::UiEvent).contains_key("increment"));
+        assert!(pkg.state_updates["count"].coalescible);
     }
 
     #[test]
     fn each_mistake_is_named_precisely() {
         let cases: &[(&str, &str)] = &[
-            ("[app]\nname = \"Bad Name\"\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.name: \"Bad Name\" is not a valid name"),
-            ("[app]\nname=\"a\"\ncapabilities=[\"network\"]\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.capabilities[0]: unknown capability \"network\""),
-            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-evnt\"\nschema={}", "messages.a.class: unknown class \"ui-evnt\""),
-            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-event\"", "messages.a: missing `schema`"),
-            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-event\"\nschema={type=\"nope\"}", "messages.a.schema: invalid JSON Schema"),
-            ("[app]\nname=\"a\"\n[limits]\nmax_message_bytes=1000000\n[messages.a]\nclass=\"ui-event\"\nschema={}", "limits.max_message_bytes: 1000000 is out of range"),
-            ("[app]\nname=\"a\"\ncore=\"../x.wasm\"\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.core: \"../x.wasm\" must be a relative path"),
-            ("[app]\nname=\"a\"\nui=\"ui/missing.html\"\n[messages.a]\nclass=\"ui-event\"\nschema={}", "app.ui: ui/missing.html does not exist"),
-            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"ui-event\"\ncoalescible=true\nschema={}", "messages.a.coalescible: only state updates"),
-            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"state-update\"\nschema={}", "messages: declares no \"ui-event\" type"),
+            ("[app]\nname = \"Bad Name\"\n[ui-events.a]\nschema={}", "app.name: \"Bad Name\" is not a valid name"),
+            (
+                "[app]\nname=\"a\"\ncapabilities=[\"network\"]\n[ui-events.a]\nschema={}",
+                "app.capabilities[0]: unknown capability \"network\"",
+            ),
+            ("[app]\nname=\"a\"\n[ui-event.a]\nschema={}", "unknown field `ui-event`"),
+            ("[app]\nname=\"a\"\n[ui-events.a]\nclass=\"x\"", "unknown field `class`"),
+            ("[app]\nname=\"a\"\n[ui-events.a]", "ui-events.a: missing `schema`"),
+            ("[app]\nname=\"a\"\n[ui-events.a]\nschema={type=\"nope\"}", "ui-events.a.schema: invalid JSON Schema"),
+            (
+                "[app]\nname=\"a\"\n[limits]\nmax_message_bytes=1000000\n[ui-events.a]\nschema={}",
+                "limits.max_message_bytes: 1000000 is out of range",
+            ),
+            (
+                "[app]\nname=\"a\"\ncore=\"../x.wasm\"\n[ui-events.a]\nschema={}",
+                "app.core: \"../x.wasm\" must be a relative path",
+            ),
+            (
+                "[app]\nname=\"a\"\nui=\"ui/missing.html\"\n[ui-events.a]\nschema={}",
+                "app.ui: ui/missing.html does not exist",
+            ),
+            (
+                "[app]\nname=\"a\"\n[ui-events.a]\ncoalescible=true\nschema={}",
+                "ui-events.a.coalescible: only state updates",
+            ),
+            ("[app]\nname=\"a\"\n[state-updates.a]\nschema={}", "ui-events: declares no UI event type"),
             ("[app]\nname=\"a\"\nnmae=\"b\"", "unknown field `nmae`"),
-            ("[app]\nname=\"a\"\n[messages.a]\nclass=\"lifecycle\"\nschema={}", "messages.a.class: \"lifecycle\" is reserved"),
+            ("[app]\nname=\"a\"\n[ui-events.a]\nschema_file=\"s.json\"", "ui-events.a.schema_file: cannot read s.json"),
         ];
         for (manifest, expected) in cases {
             let found = problems(manifest);

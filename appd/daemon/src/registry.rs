@@ -117,8 +117,7 @@ impl Registry {
     /// Status of every live session, then the recently ended ones.
     pub fn snapshot(&self) -> Vec<SessionStatus> {
         let inner = lock(&self.inner);
-        let mut all: Vec<SessionStatus> =
-            inner.live.iter().map(|e| lock(&e.status).clone()).collect();
+        let mut all: Vec<SessionStatus> = inner.live.iter().map(|e| lock(&e.status).clone()).collect();
         all.extend(inner.ended.iter().cloned());
         all
     }
@@ -134,10 +133,6 @@ impl Registry {
 
     /// Ids of live sessions.
     pub fn live_ids(&self) -> Vec<String> {
-        lock(&self.inner)
-            .live
-            .iter()
-            .map(|e| e.id.0.clone())
-            .collect()
+        lock(&self.inner).live.iter().map(|e| e.id.0.clone()).collect()
     }
 }

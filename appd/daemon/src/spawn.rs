@@ -24,13 +24,11 @@ impl Spawner {
     /// Starts the spawner thread; it lives as long as the daemon.
     pub fn start() -> io::Result<Spawner> {
         let (jobs, queue) = mpsc::sync_channel::<SpawnJob>(16);
-        thread::Builder::new()
-            .name("weft-spawner".into())
-            .spawn(move || {
-                for (mut command, reply) in queue {
-                    let _ = reply.send(command.spawn());
-                }
-            })?;
+        thread::Builder::new().name("weft-spawner".into()).spawn(move || {
+            for (mut command, reply) in queue {
+                let _ = reply.send(command.spawn());
+            }
+        })?;
         Ok(Spawner { jobs })
     }
 
@@ -45,34 +43,26 @@ impl Spawner {
     ) -> io::Result<ChildProcess> {
         command.stdin(Stdio::piped());
         let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send((command, reply))
-            .map_err(|_| io::Error::other("spawner thread is gone"))?;
-        let mut child = answer
-            .recv()
-            .map_err(|_| io::Error::other("spawner thread is gone"))??;
+        self.jobs.send((command, reply)).map_err(|_| io::Error::other("spawner thread is gone"))?;
+        let mut child = answer.recv().map_err(|_| io::Error::other("spawner thread is gone"))??;
         let pid = child.id();
         let stdin = child.stdin.take();
         let exited = Arc::new(AtomicBool::new(false));
         let exited_flag = exited.clone();
-        thread::Builder::new()
-            .name(format!("weft-wait-{role}"))
-            .spawn(move || {
-                let status = child.wait();
-                exited_flag.store(true, Ordering::SeqCst);
-                match status {
-                    Ok(status) => on_exit(status),
-                    Err(e) => tracing::error!(role, pid, error = %e, "cannot wait for child"),
-                }
-            })?;
+        thread::Builder::new().name(format!("weft-wait-{role}")).spawn(move || {
+            let status = child.wait();
+            exited_flag.store(true, Ordering::SeqCst);
+            match status {
+                Ok(status) => on_exit(status),
+                Err(e) => tracing::error!(role, pid, error = %e, "cannot wait for child"),
+            }
+        })?;
         let process = ChildProcess { role, pid, exited };
         match stdin {
             Some(stdin) => {
                 if let Err(e) = bootstrap.write_to(stdin) {
                     process.kill();
-                    return Err(io::Error::other(format!(
-                        "cannot hand the bootstrap to the {role}: {e}"
-                    )));
+                    return Err(io::Error::other(format!("cannot hand the bootstrap to the {role}: {e}")));
                 }
             }
             None => {

@@ -13,14 +13,13 @@ use weft_ipc::rejection::{RejectKind, Rejection};
 const MAX_DETAIL: usize = 512;
 
 struct CompiledType {
-    class: MessageClass,
     coalescible: bool,
     schema: jsonschema::Validator,
 }
 
 /// The compiled declarations of one app.
 pub struct Validator {
-    types: BTreeMap<String, CompiledType>,
+    types: BTreeMap<(MessageClass, String), CompiledType>,
     max_message_bytes: usize,
 }
 
@@ -28,22 +27,14 @@ impl Validator {
     /// Compiles every declared schema.
     pub fn compile(app: &AppPackage) -> Result<Validator, String> {
         let mut types = BTreeMap::new();
-        for (name, spec) in &app.messages {
-            let schema = jsonschema::validator_for(&spec.schema)
-                .map_err(|e| format!("messages.{name}.schema: {e}"))?;
-            types.insert(
-                name.clone(),
-                CompiledType {
-                    class: spec.class,
-                    coalescible: spec.coalescible,
-                    schema,
-                },
-            );
+        for class in [MessageClass::UiEvent, MessageClass::StateUpdate] {
+            for (name, spec) in app.types(class) {
+                let schema = jsonschema::validator_for(&spec.schema)
+                    .map_err(|e| format!("{}s.{name}.schema: {e}", class.as_str()))?;
+                types.insert((class, name.clone()), CompiledType { coalescible: spec.coalescible, schema });
+            }
         }
-        Ok(Validator {
-            types,
-            max_message_bytes: app.limits.max_message_bytes as usize,
-        })
+        Ok(Validator { types, max_message_bytes: app.limits.max_message_bytes as usize })
     }
 
     /// Checks one message of `class` (the class its direction requires).
@@ -52,34 +43,14 @@ impl Validator {
         if size > self.max_message_bytes {
             return Err(reject(
                 RejectKind::TooLarge,
-                format!(
-                    "message is {size} bytes; the limit is {}",
-                    self.max_message_bytes
-                ),
+                format!("message is {size} bytes; the limit is {}", self.max_message_bytes),
             ));
         }
-        let declared = match self.types.get(&envelope.message_type) {
-            Some(t) if t.class == class => t,
-            Some(t) => {
-                return Err(reject(
-                    RejectKind::UnknownType,
-                    format!(
-                        "{:?} is declared as {}, not {}",
-                        envelope.message_type,
-                        t.class.as_str(),
-                        class.as_str()
-                    ),
-                ))
-            }
-            None => {
-                return Err(reject(
-                    RejectKind::UnknownType,
-                    format!(
-                        "{:?} is not declared by this app",
-                        truncate(&envelope.message_type)
-                    ),
-                ))
-            }
+        let Some(declared) = self.types.get(&(class, envelope.message_type.clone())) else {
+            return Err(reject(
+                RejectKind::UnknownType,
+                format!("{:?} is not declared as a {} by this app", truncate(&envelope.message_type), class.as_str()),
+            ));
         };
         if envelope.coalesce_key.is_some() && !declared.coalescible {
             return Err(reject(
@@ -92,10 +63,7 @@ impl Validator {
         if let Err(e) = declared.schema.validate(&payload) {
             let at = e.instance_path().to_string();
             let at = if at.is_empty() { "/".to_owned() } else { at };
-            return Err(reject(
-                RejectKind::SchemaMismatch,
-                truncate(&format!("payload at {at}: {}", e.masked())),
-            ));
+            return Err(reject(RejectKind::SchemaMismatch, truncate(&format!("payload at {at}: {}", e.masked()))));
         }
         Ok(())
     }
@@ -124,34 +92,25 @@ mod tests {
     use weft_ipc::envelope::{SessionId, StreamId};
 
     fn validator() -> Validator {
-        let mut messages = BTreeMap::new();
-        messages.insert(
+        let mut ui_events = BTreeMap::new();
+        ui_events.insert(
             "strict".to_string(),
             MessageSpec {
-                class: MessageClass::UiEvent,
                 coalescible: false,
                 schema: json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}),
             },
         );
-        messages.insert(
-            "count".to_string(),
-            MessageSpec {
-                class: MessageClass::StateUpdate,
-                coalescible: true,
-                schema: json!({}),
-            },
-        );
+        let mut state_updates = BTreeMap::new();
+        state_updates.insert("count".to_string(), MessageSpec { coalescible: true, schema: json!({}) });
         let app = AppPackage {
             dir: "/".into(),
             name: "t".into(),
             core_path: "/c".into(),
             ui_path: "/u".into(),
             capabilities: vec![],
-            limits: Limits {
-                max_message_bytes: 64,
-                ..Limits::default()
-            },
-            messages,
+            limits: Limits { max_message_bytes: 64, ..Limits::default() },
+            ui_events,
+            state_updates,
         };
         Validator::compile(&app).expect("compiles")
     }
@@ -168,57 +127,27 @@ mod tests {
         }
     }
 
-    fn check(
-        class: MessageClass,
-        t: &str,
-        payload: &str,
-        key: Option<&str>,
-    ) -> Result<(), RejectKind> {
-        validator()
-            .check(class, &env(t, payload, key))
-            .map_err(|r| r.kind)
+    fn check(class: MessageClass, t: &str, payload: &str, key: Option<&str>) -> Result<(), RejectKind> {
+        validator().check(class, &env(t, payload, key)).map_err(|r| r.kind)
     }
 
     #[test]
     fn checks_in_order() {
         use MessageClass::{StateUpdate, UiEvent};
         assert_eq!(check(UiEvent, "strict", r#"{"n": 3}"#, None), Ok(()));
-        assert_eq!(
-            check(UiEvent, "strict", r#"{"n": "3"}"#, None),
-            Err(RejectKind::SchemaMismatch)
-        );
-        assert_eq!(
-            check(UiEvent, "strict", r#"{}"#, None),
-            Err(RejectKind::SchemaMismatch)
-        );
-        assert_eq!(
-            check(UiEvent, "strict", "{nope", None),
-            Err(RejectKind::InvalidJson)
-        );
-        assert_eq!(
-            check(UiEvent, "nope", "{}", None),
-            Err(RejectKind::UnknownType)
-        );
-        assert_eq!(
-            check(UiEvent, "count", "{}", None),
-            Err(RejectKind::UnknownType)
-        );
+        assert_eq!(check(UiEvent, "strict", r#"{"n": "3"}"#, None), Err(RejectKind::SchemaMismatch));
+        assert_eq!(check(UiEvent, "strict", r#"{}"#, None), Err(RejectKind::SchemaMismatch));
+        assert_eq!(check(UiEvent, "strict", "{nope", None), Err(RejectKind::InvalidJson));
+        assert_eq!(check(UiEvent, "nope", "{}", None), Err(RejectKind::UnknownType));
+        assert_eq!(check(UiEvent, "count", "{}", None), Err(RejectKind::UnknownType));
         assert_eq!(check(StateUpdate, "count", "{}", Some("k")), Ok(()));
-        assert_eq!(
-            check(UiEvent, "strict", r#"{"n": 1}"#, Some("k")),
-            Err(RejectKind::NotCoalescible)
-        );
-        assert_eq!(
-            check(UiEvent, "strict", &"x".repeat(100), None),
-            Err(RejectKind::TooLarge)
-        );
+        assert_eq!(check(UiEvent, "strict", r#"{"n": 1}"#, Some("k")), Err(RejectKind::NotCoalescible));
+        assert_eq!(check(UiEvent, "strict", &"x".repeat(100), None), Err(RejectKind::TooLarge));
     }
 
     #[test]
     fn schema_failure_says_where() {
-        let r = validator()
-            .check(MessageClass::UiEvent, &env("strict", r#"{"n": 1.5}"#, None))
-            .expect_err("rejects");
+        let r = validator().check(MessageClass::UiEvent, &env("strict", r#"{"n": 1.5}"#, None)).expect_err("rejects");
         assert!(r.detail.contains("/n"), "{}", r.detail);
     }
 }

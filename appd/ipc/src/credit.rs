@@ -14,10 +14,7 @@ pub struct Credit {
 impl Credit {
     /// A grant for one message of `size` bytes.
     pub fn one(size: usize) -> Credit {
-        Credit {
-            messages: 1,
-            bytes: size as u64,
-        }
+        Credit { messages: 1, bytes: size as u64 }
     }
 }
 
@@ -55,10 +52,7 @@ impl CreditWindow {
 
 /// The default window a receiver grants: far below a Linux socket buffer (~208 KiB), so that
 /// a sender that respects it never blocks on a full socket.
-pub const DEFAULT_WINDOW: Credit = Credit {
-    messages: 64,
-    bytes: 128 * 1024,
-};
+pub const DEFAULT_WINDOW: Credit = Credit { messages: 64, bytes: 128 * 1024 };
 
 #[cfg(test)]
 mod tests {
@@ -68,21 +62,12 @@ mod tests {
     fn window_takes_only_what_fits() {
         let mut w = CreditWindow::default();
         assert!(!w.take(1));
-        w.grant(Credit {
-            messages: 2,
-            bytes: 10,
-        });
+        w.grant(Credit { messages: 2, bytes: 10 });
         assert!(!w.take(11));
         assert!(w.take(6));
         assert!(!w.take(5));
         assert!(w.take(4));
         assert!(!w.take(0));
-        assert_eq!(
-            w,
-            CreditWindow {
-                messages: 0,
-                bytes: 0
-            }
-        );
+        assert_eq!(w, CreditWindow { messages: 0, bytes: 0 });
     }
 }

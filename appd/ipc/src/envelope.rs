@@ -40,7 +40,7 @@ impl StreamId {
 }
 
 /// The class of a message; the broker checks it against the direction it travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MessageClass {
     /// An event from the page for the core (`ui-event`).
     UiEvent,
@@ -101,11 +101,7 @@ pub struct Envelope {
 impl Envelope {
     /// The size the session's message size limit applies to: type, payload and key bytes.
     pub fn size(&self) -> usize {
-        message_size(
-            &self.message_type,
-            &self.payload,
-            self.coalesce_key.as_deref(),
-        )
+        message_size(&self.message_type, &self.payload, self.coalesce_key.as_deref())
     }
 }
 

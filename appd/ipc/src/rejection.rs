@@ -69,12 +69,6 @@ pub struct Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.kind.name(),
-            self.kind.code(),
-            self.detail
-        )
+        write!(f, "{} ({}): {}", self.kind.name(), self.kind.code(), self.detail)
     }
 }

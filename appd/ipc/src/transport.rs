@@ -70,8 +70,7 @@ pub struct Bootstrap {
 impl Bootstrap {
     /// Writes the bootstrap as one JSON line (e.g. into a child's stdin).
     pub fn write_to(&self, mut w: impl Write) -> Result<(), TransportError> {
-        let line =
-            serde_json::to_string(self).map_err(|e| TransportError::Bootstrap(e.to_string()))?;
+        let line = serde_json::to_string(self).map_err(|e| TransportError::Bootstrap(e.to_string()))?;
         writeln!(w, "{line}")?;
         w.flush()?;
         Ok(())
@@ -83,24 +82,19 @@ impl Bootstrap {
         let mut limited = r.take(4096);
         limited.read_line(&mut line)?;
         if line.trim().is_empty() {
-            return Err(TransportError::Bootstrap(
-                "no bootstrap line on stdin".into(),
-            ));
+            return Err(TransportError::Bootstrap("no bootstrap line on stdin".into()));
         }
         serde_json::from_str(line.trim()).map_err(|e| TransportError::Bootstrap(e.to_string()))
     }
 }
 
 /// Creates a fresh channel whose messages are batches of `T`.
-pub fn channel<T: Serialize + DeserializeOwned>(
-) -> Result<(IpcSender<Vec<T>>, IpcReceiver<Vec<T>>), TransportError> {
+pub fn channel<T: Serialize + DeserializeOwned>() -> Result<(IpcSender<Vec<T>>, IpcReceiver<Vec<T>>), TransportError> {
     Ok(ipc::channel()?)
 }
 
 /// Connects to a one-shot server by name.
-pub fn connect<T: Serialize + DeserializeOwned>(
-    server_name: &str,
-) -> Result<IpcSender<Vec<T>>, TransportError> {
+pub fn connect<T: Serialize + DeserializeOwned>(server_name: &str) -> Result<IpcSender<Vec<T>>, TransportError> {
     Ok(IpcSender::connect(server_name.to_owned())?)
 }
 
@@ -132,11 +126,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Listener<T> {
         let (done_tx, done_rx) = mpsc::sync_channel(1);
         let name = self.name.clone();
         let server = self.server;
-        thread::Builder::new()
-            .name("weft-accept".into())
-            .spawn(move || {
-                let _ = done_tx.send(server.accept());
-            })?;
+        thread::Builder::new().name("weft-accept".into()).spawn(move || {
+            let _ = done_tx.send(server.accept());
+        })?;
         let started = std::time::Instant::now();
         loop {
             match done_rx.recv_timeout(Duration::from_millis(50)) {
@@ -174,19 +166,13 @@ pub struct Outbox<T> {
 
 impl<T> Clone for Outbox<T> {
     fn clone(&self) -> Self {
-        Outbox {
-            queue: self.queue.clone(),
-        }
+        Outbox { queue: self.queue.clone() }
     }
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
     /// Starts the writer thread. `capacity` bounds the frames waiting to be written.
-    pub fn spawn(
-        name: &str,
-        sender: IpcSender<Vec<T>>,
-        capacity: usize,
-    ) -> Result<Outbox<T>, TransportError> {
+    pub fn spawn(name: &str, sender: IpcSender<Vec<T>>, capacity: usize) -> Result<Outbox<T>, TransportError> {
         let (queue, frames) = mpsc::sync_channel::<T>(capacity);
         thread::Builder::new().name(format!("weft-out-{name}")).spawn(move || {
             while let Ok(first) = frames.recv() {
@@ -232,41 +218,35 @@ pub enum Inbound<T> {
 
 /// Starts a reader thread that passes every frame (then the end) to `deliver`, in order.
 /// `deliver` returns `false` to stop reading early.
-pub fn spawn_reader<T, F>(
-    name: &str,
-    receiver: IpcReceiver<Vec<T>>,
-    mut deliver: F,
-) -> Result<(), TransportError>
+pub fn spawn_reader<T, F>(name: &str, receiver: IpcReceiver<Vec<T>>, mut deliver: F) -> Result<(), TransportError>
 where
     T: Serialize + DeserializeOwned + Send + 'static,
     F: FnMut(Inbound<T>) -> bool + Send + 'static,
 {
-    thread::Builder::new()
-        .name(format!("weft-in-{name}"))
-        .spawn(move || loop {
-            match receiver.recv() {
-                Ok(batch) => {
-                    for frame in batch {
-                        if !deliver(Inbound::Frame(frame)) {
-                            return;
-                        }
+    thread::Builder::new().name(format!("weft-in-{name}")).spawn(move || loop {
+        match receiver.recv() {
+            Ok(batch) => {
+                for frame in batch {
+                    if !deliver(Inbound::Frame(frame)) {
+                        return;
                     }
                 }
-                Err(IpcError::Disconnected) => {
-                    deliver(Inbound::Disconnected);
-                    return;
-                }
-                Err(IpcError::SerializationError(e)) => {
-                    deliver(Inbound::Malformed(e.to_string()));
-                    return;
-                }
-                Err(IpcError::Io(e)) => {
-                    tracing::debug!(error = %e, "ipc read error; treating as disconnect");
-                    deliver(Inbound::Disconnected);
-                    return;
-                }
             }
-        })?;
+            Err(IpcError::Disconnected) => {
+                deliver(Inbound::Disconnected);
+                return;
+            }
+            Err(IpcError::SerializationError(e)) => {
+                deliver(Inbound::Malformed(e.to_string()));
+                return;
+            }
+            Err(IpcError::Io(e)) => {
+                tracing::debug!(error = %e, "ipc read error; treating as disconnect");
+                deliver(Inbound::Disconnected);
+                return;
+            }
+        }
+    })?;
     Ok(())
 }
 
@@ -276,22 +256,12 @@ mod tests {
 
     #[test]
     fn bootstrap_round_trips_and_rejects_garbage() {
-        let b = Bootstrap {
-            server_name: "s".into(),
-            session_id: SessionId("ab".into()),
-            secret: "x".into(),
-        };
+        let b = Bootstrap { server_name: "s".into(), session_id: SessionId("ab".into()), secret: "x".into() };
         let mut buf = Vec::new();
         b.write_to(&mut buf).expect("write");
         assert_eq!(Bootstrap::read_from(&buf[..]).expect("read"), b);
-        assert!(matches!(
-            Bootstrap::read_from(&b"{nope\n"[..]),
-            Err(TransportError::Bootstrap(_))
-        ));
-        assert!(matches!(
-            Bootstrap::read_from(&b""[..]),
-            Err(TransportError::Bootstrap(_))
-        ));
+        assert!(matches!(Bootstrap::read_from(&b"{nope\n"[..]), Err(TransportError::Bootstrap(_))));
+        assert!(matches!(Bootstrap::read_from(&b""[..]), Err(TransportError::Bootstrap(_))));
     }
 
     #[test]
@@ -318,9 +288,7 @@ mod tests {
     #[test]
     fn accept_times_out_when_nobody_connects() {
         let listener = Listener::<u32>::new().expect("listener");
-        let err = listener
-            .accept(Duration::from_millis(100), || false)
-            .expect_err("timeout");
+        let err = listener.accept(Duration::from_millis(100), || false).expect_err("timeout");
         assert!(matches!(err, TransportError::Timeout(_)));
     }
 }

@@ -88,12 +88,7 @@ impl UiChannel {
     /// `send(messageType, payload)` with `payload` already JSON text. On success returns the
     /// sequence whose [`UiNotice::Admitted`]/[`UiNotice::Rejected`] settles the promise; frames
     /// to transmit are pushed to `out`. Refusals that need no broker come back at once.
-    pub fn send(
-        &mut self,
-        message_type: &str,
-        payload: String,
-        out: &mut Vec<UiToBroker>,
-    ) -> Result<u64, Rejection> {
+    pub fn send(&mut self, message_type: &str, payload: String, out: &mut Vec<UiToBroker>) -> Result<u64, Rejection> {
         if let Some(end) = &self.ended {
             return Err(Rejection {
                 kind: RejectKind::SessionClosed,
@@ -104,10 +99,7 @@ impl UiChannel {
         if size > self.welcome.max_message_bytes as usize {
             return Err(Rejection {
                 kind: RejectKind::TooLarge,
-                detail: format!(
-                    "message is {size} bytes; the limit is {}",
-                    self.welcome.max_message_bytes
-                ),
+                detail: format!("message is {size} bytes; the limit is {}", self.welcome.max_message_bytes),
             });
         }
         if self.waiting.len() >= self.welcome.max_pending_sends as usize {
@@ -148,21 +140,13 @@ impl UiChannel {
     /// Handles one frame from the broker; frames to transmit go to `out`, notices for the page
     /// to `notices`. A frame that makes no sense for the UI side ends the session locally as a
     /// protocol violation.
-    pub fn on_frame(
-        &mut self,
-        frame: BrokerToUi,
-        out: &mut Vec<UiToBroker>,
-        notices: &mut Vec<UiNotice>,
-    ) {
+    pub fn on_frame(&mut self, frame: BrokerToUi, out: &mut Vec<UiToBroker>, notices: &mut Vec<UiNotice>) {
         if self.ended.is_some() {
             return;
         }
         match frame {
             BrokerToUi::Admitted { sequence } => self.settle(sequence, None, notices),
-            BrokerToUi::Rejected {
-                sequence,
-                rejection,
-            } => self.settle(sequence, Some(rejection), notices),
+            BrokerToUi::Rejected { sequence, rejection } => self.settle(sequence, Some(rejection), notices),
             BrokerToUi::Credit(credit) => {
                 self.credit.grant(credit);
                 self.pump(out);
@@ -170,23 +154,14 @@ impl UiChannel {
             BrokerToUi::Message(envelope) => notices.push(UiNotice::Message(envelope)),
             BrokerToUi::Error(rejection) => notices.push(UiNotice::Error(rejection)),
             BrokerToUi::SessionEnd(end) => self.end(end, notices),
-            BrokerToUi::Welcome(_) => self.end(
-                local_end(
-                    EndReason::ProtocolViolation,
-                    "second welcome from the broker",
-                ),
-                notices,
-            ),
+            BrokerToUi::Welcome(_) => {
+                self.end(local_end(EndReason::ProtocolViolation, "second welcome from the broker"), notices)
+            }
         }
     }
 
     /// The transport failed: the broker is gone (`broker-lost`) or sent garbage.
-    pub fn on_transport_end(
-        &mut self,
-        reason: EndReason,
-        detail: &str,
-        notices: &mut Vec<UiNotice>,
-    ) {
+    pub fn on_transport_end(&mut self, reason: EndReason, detail: &str, notices: &mut Vec<UiNotice>) {
         if self.ended.is_none() {
             self.end(local_end(reason, detail), notices);
         }
@@ -195,10 +170,7 @@ impl UiChannel {
     fn settle(&mut self, sequence: u64, rejection: Option<Rejection>, notices: &mut Vec<UiNotice>) {
         // Verdicts come in send order; anything else is the broker breaking the protocol.
         if self.in_flight.front() != Some(&sequence) {
-            let detail = format!(
-                "verdict for sequence {sequence}, expected {:?}",
-                self.in_flight.front()
-            );
+            let detail = format!("verdict for sequence {sequence}, expected {:?}", self.in_flight.front());
             self.end(local_end(EndReason::ProtocolViolation, &detail), notices);
             return;
         }
@@ -222,15 +194,8 @@ impl UiChannel {
     }
 
     fn end(&mut self, end: SessionEnd, notices: &mut Vec<UiNotice>) {
-        let closed = Rejection {
-            kind: RejectKind::SessionClosed,
-            detail: format!("session ended: {}", end.reason),
-        };
-        for sequence in self
-            .in_flight
-            .drain(..)
-            .chain(self.waiting.drain(..).map(|e| e.sequence))
-        {
+        let closed = Rejection { kind: RejectKind::SessionClosed, detail: format!("session ended: {}", end.reason) };
+        for sequence in self.in_flight.drain(..).chain(self.waiting.drain(..).map(|e| e.sequence)) {
             notices.push(UiNotice::Rejected(sequence, closed.clone()));
         }
         notices.push(UiNotice::SessionEnd(end.clone()));
@@ -239,12 +204,7 @@ impl UiChannel {
 }
 
 fn local_end(reason: EndReason, detail: &str) -> SessionEnd {
-    SessionEnd {
-        reason,
-        detail: detail.to_owned(),
-        unconfirmed_ui_events: 0,
-        undelivered_state_updates: 0,
-    }
+    SessionEnd { reason, detail: detail.to_owned(), unconfirmed_ui_events: 0, undelivered_state_updates: 0 }
 }
 
 /// A connected UI endpoint: the state machine plus its writer. Frames from the broker arrive
@@ -258,11 +218,7 @@ pub struct UiConnection {
 impl UiConnection {
     /// Joins the session described by `bootstrap`: handshake, then reader and writer threads.
     /// Every later frame from the broker (and the end of the stream) goes to `deliver`.
-    pub fn connect<F>(
-        bootstrap: &Bootstrap,
-        timeout: Duration,
-        mut deliver: F,
-    ) -> Result<UiConnection, TransportError>
+    pub fn connect<F>(bootstrap: &Bootstrap, timeout: Duration, mut deliver: F) -> Result<UiConnection, TransportError>
     where
         F: FnMut(Inbound<BrokerToUi>) -> bool + Send + 'static,
     {
@@ -283,35 +239,23 @@ impl UiConnection {
         let welcome = match frames.next() {
             Some(BrokerToUi::Welcome(w)) => w,
             Some(BrokerToUi::SessionEnd(end)) => {
-                return Err(TransportError::Handshake(format!(
-                    "{}: {}",
-                    end.reason, end.detail
-                )))
+                return Err(TransportError::Handshake(format!("{}: {}", end.reason, end.detail)))
             }
-            other => {
-                return Err(TransportError::Handshake(format!(
-                    "expected welcome, got {other:?}"
-                )))
-            }
+            other => return Err(TransportError::Handshake(format!("expected welcome, got {other:?}"))),
         };
         // Frames batched behind the welcome go to the page like any other.
         let early: Vec<BrokerToUi> = frames.collect();
         let capacity = welcome.max_pending_sends as usize + 1024;
         let outbox = Outbox::spawn("ui", to_broker, capacity)?;
         // The first credit for state updates: the page can take a window's worth at once.
-        outbox
-            .try_send(UiToBroker::Credit(crate::credit::DEFAULT_WINDOW))
-            .map_err(|_| TransportError::Disconnected)?;
+        outbox.try_send(UiToBroker::Credit(crate::credit::DEFAULT_WINDOW)).map_err(|_| TransportError::Disconnected)?;
         for frame in early {
             if !deliver(Inbound::Frame(frame)) {
                 break;
             }
         }
         transport::spawn_reader("ui", from_broker, deliver)?;
-        Ok(UiConnection {
-            channel: UiChannel::new(welcome),
-            outbox,
-        })
+        Ok(UiConnection { channel: UiChannel::new(welcome), outbox })
     }
 
     /// Transmits frames produced by the state machine. A full outbox means the broker stopped
@@ -323,8 +267,7 @@ impl UiConnection {
                     OutboxError::Full => "broker stopped reading",
                     OutboxError::Closed => "broker endpoint closed",
                 };
-                self.channel
-                    .on_transport_end(EndReason::BrokerLost, detail, notices);
+                self.channel.on_transport_end(EndReason::BrokerLost, detail, notices);
                 return;
             }
         }
@@ -336,10 +279,7 @@ pub fn transport_end_reason(item: &Inbound<BrokerToUi>) -> Option<(EndReason, St
     match item {
         Inbound::Frame(_) => None,
         Inbound::Disconnected => Some((EndReason::BrokerLost, "broker disconnected".into())),
-        Inbound::Malformed(e) => Some((
-            EndReason::ProtocolViolation,
-            format!("malformed frame from broker: {e}"),
-        )),
+        Inbound::Malformed(e) => Some((EndReason::ProtocolViolation, format!("malformed frame from broker: {e}"))),
     }
 }
 
@@ -356,10 +296,7 @@ mod tests {
             max_message_bytes: 100,
             max_pending_sends: 2,
             ui_event_types: vec!["echo".into()],
-            initial_credit: Credit {
-                messages: credit,
-                bytes: 1000,
-            },
+            initial_credit: Credit { messages: credit, bytes: 1000 },
         }
     }
 
@@ -372,19 +309,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(ch.desired_size(), -1);
         assert_eq!(ch.send("echo", "3".into(), &mut out), Ok(3));
-        let full = ch
-            .send("echo", "4".into(), &mut out)
-            .expect_err("queue bound");
+        let full = ch.send("echo", "4".into(), &mut out).expect_err("queue bound");
         assert_eq!(full.kind.name(), "QuotaExceededError");
         let mut notices = Vec::new();
-        ch.on_frame(
-            BrokerToUi::Credit(Credit {
-                messages: 5,
-                bytes: 1000,
-            }),
-            &mut out,
-            &mut notices,
-        );
+        ch.on_frame(BrokerToUi::Credit(Credit { messages: 5, bytes: 1000 }), &mut out, &mut notices);
         let seqs: Vec<u64> = out
             .iter()
             .filter_map(|f| match f {
@@ -399,9 +327,7 @@ mod tests {
     fn oversize_is_refused_before_leaving() {
         let mut ch = UiChannel::new(welcome(10));
         let mut out = Vec::new();
-        let err = ch
-            .send("echo", "x".repeat(200), &mut out)
-            .expect_err("too large");
+        let err = ch.send("echo", "x".repeat(200), &mut out).expect_err("too large");
         assert_eq!(err.kind, RejectKind::TooLarge);
         assert!(out.is_empty());
     }
@@ -417,18 +343,11 @@ mod tests {
         ch.on_frame(BrokerToUi::SessionEnd(end.clone()), &mut out, &mut notices);
         ch.on_transport_end(EndReason::BrokerLost, "gone", &mut notices);
         assert_eq!(notices.len(), 3);
-        assert!(
-            matches!(&notices[0], UiNotice::Rejected(1, r) if r.kind.name() == "InvalidStateError")
-        );
+        assert!(matches!(&notices[0], UiNotice::Rejected(1, r) if r.kind.name() == "InvalidStateError"));
         assert!(matches!(&notices[1], UiNotice::Rejected(2, _)));
         assert_eq!(notices[2], UiNotice::SessionEnd(end));
         assert_eq!(ch.ready_state(), "closed");
-        assert_eq!(
-            ch.send("echo", "3".into(), &mut out)
-                .expect_err("closed")
-                .kind,
-            RejectKind::SessionClosed
-        );
+        assert_eq!(ch.send("echo", "3".into(), &mut out).expect_err("closed").kind, RejectKind::SessionClosed);
     }
 
     #[test]
@@ -439,8 +358,6 @@ mod tests {
         ch.send("echo", "2".into(), &mut out).expect("send");
         let mut notices = Vec::new();
         ch.on_frame(BrokerToUi::Admitted { sequence: 2 }, &mut out, &mut notices);
-        assert!(
-            matches!(notices.last(), Some(UiNotice::SessionEnd(e)) if e.reason == EndReason::ProtocolViolation)
-        );
+        assert!(matches!(notices.last(), Some(UiNotice::SessionEnd(e)) if e.reason == EndReason::ProtocolViolation));
     }
 }

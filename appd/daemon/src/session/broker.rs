@@ -22,9 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft_ipc::credit::{Credit, CreditWindow};
 use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
-use weft_ipc::frames::{
-    BrokerToCore, BrokerToUi, CoreLifecycle, CoreToBroker, UiToBroker, UiWelcome,
-};
+use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLifecycle, CoreToBroker, UiToBroker, UiWelcome};
 use weft_ipc::reason::{EndReason, SessionEnd};
 use weft_ipc::rejection::{RejectKind, Rejection};
 
@@ -162,10 +160,7 @@ impl Broker {
 
     /// The credit the core starts with for state updates: the queue's room.
     pub fn core_initial_credit(&mut self) -> Credit {
-        let credit = Credit {
-            messages: self.queue.capacity() as u32,
-            bytes: STATE_QUEUE_BYTES,
-        };
+        let credit = Credit { messages: self.queue.capacity() as u32, bytes: STATE_QUEUE_BYTES };
         self.core_credit.grant(credit);
         credit
     }
@@ -200,9 +195,7 @@ impl Broker {
     }
 
     fn on_ui_event(&mut self, mut envelope: Envelope, now: Instant, out: &mut Vec<Output>) -> Flow {
-        if let Some(flow) =
-            self.check_framing(&envelope, StreamId::UiToCore, MessageClass::UiEvent, "UI")
-        {
+        if let Some(flow) = self.check_framing(&envelope, StreamId::UiToCore, MessageClass::UiEvent, "UI") {
             return flow;
         }
         if envelope.sequence != self.ui_expected_sequence {
@@ -213,10 +206,7 @@ impl Broker {
         }
         let size = envelope.size();
         if !self.ui_credit.take(size) {
-            return violation(&format!(
-                "UI sent a {size}-byte event beyond its credit {:?}",
-                self.ui_credit
-            ));
+            return violation(&format!("UI sent a {size}-byte event beyond its credit {:?}", self.ui_credit));
         }
         self.ui_expected_sequence += 1;
         let sequence = envelope.sequence;
@@ -225,15 +215,8 @@ impl Broker {
                 direction = "ui-to-core", sequence, message_type = %truncated(&envelope.message_type),
                 code = rejection.kind.code(), detail = %rejection.detail, "validation failure"
             );
-            *self
-                .stats
-                .ui_events_rejected
-                .entry(rejection.kind.code().to_owned())
-                .or_default() += 1;
-            out.push(Output::ToUi(BrokerToUi::Rejected {
-                sequence,
-                rejection,
-            }));
+            *self.stats.ui_events_rejected.entry(rejection.kind.code().to_owned()).or_default() += 1;
+            out.push(Output::ToUi(BrokerToUi::Rejected { sequence, rejection }));
             let refund = Credit::one(size);
             self.ui_credit.grant(refund);
             out.push(Output::ToUi(BrokerToUi::Credit(refund)));
@@ -271,35 +254,24 @@ impl Broker {
 
     fn on_core_lifecycle(&mut self, report: CoreLifecycle, out: &mut Vec<Output>) -> Flow {
         match report {
-            CoreLifecycle::Ready if self.stats.core_ready => {
-                violation("the core reported ready twice")
-            }
+            CoreLifecycle::Ready if self.stats.core_ready => violation("the core reported ready twice"),
             CoreLifecycle::Ready => {
                 self.stats.core_ready = true;
-                tracing::info!(
-                    startup_ms = self.started.elapsed().as_millis() as u64,
-                    "core ready"
-                );
+                tracing::info!(startup_ms = self.started.elapsed().as_millis() as u64, "core ready");
                 Flow::Continue
             }
-            CoreLifecycle::StartFailed(detail) => Flow::End(
-                EndReason::CoreExited,
-                format!("the core failed to start: {}", truncated(&detail)),
-            ),
-            CoreLifecycle::Trapped(detail) => Flow::End(EndReason::CoreTrapped, truncated(&detail)),
-            CoreLifecycle::DeadlineExceeded(detail) => {
-                Flow::End(EndReason::CoreUnresponsive, truncated(&detail))
+            CoreLifecycle::StartFailed(detail) => {
+                Flow::End(EndReason::CoreExited, format!("the core failed to start: {}", truncated(&detail)))
             }
+            CoreLifecycle::Trapped(detail) => Flow::End(EndReason::CoreTrapped, truncated(&detail)),
+            CoreLifecycle::DeadlineExceeded(detail) => Flow::End(EndReason::CoreUnresponsive, truncated(&detail)),
             CoreLifecycle::EventFailed { sequence, error } => {
                 self.stats.core_event_errors += 1;
                 tracing::warn!(sequence, error = %truncated(&error), "core returned an error for a UI event");
                 if self.ui_connected {
                     out.push(Output::ToUi(BrokerToUi::Error(Rejection {
                         kind: RejectKind::CoreError,
-                        detail: format!(
-                            "the core failed UI event {sequence}: {}",
-                            truncated(&error)
-                        ),
+                        detail: format!("the core failed UI event {sequence}: {}", truncated(&error)),
                     })));
                 }
                 Flow::Continue
@@ -308,12 +280,7 @@ impl Broker {
     }
 
     fn on_state_update(&mut self, envelope: Envelope, out: &mut Vec<Output>) -> Flow {
-        if let Some(flow) = self.check_framing(
-            &envelope,
-            StreamId::CoreToUi,
-            MessageClass::StateUpdate,
-            "core",
-        ) {
+        if let Some(flow) = self.check_framing(&envelope, StreamId::CoreToUi, MessageClass::StateUpdate, "core") {
             return flow;
         }
         if envelope.sequence != self.core_expected_sequence {
@@ -324,40 +291,23 @@ impl Broker {
         }
         let size = envelope.size();
         if !self.core_credit.take(size) {
-            return violation(&format!(
-                "core sent a {size}-byte update beyond its credit {:?}",
-                self.core_credit
-            ));
+            return violation(&format!("core sent a {size}-byte update beyond its credit {:?}", self.core_credit));
         }
         self.core_expected_sequence += 1;
         let sequence = envelope.sequence;
-        if let Err(rejection) = self
-            .cfg
-            .validator
-            .check(MessageClass::StateUpdate, &envelope)
-        {
+        if let Err(rejection) = self.cfg.validator.check(MessageClass::StateUpdate, &envelope) {
             tracing::warn!(
                 direction = "core-to-ui", sequence, message_type = %truncated(&envelope.message_type),
                 code = rejection.kind.code(), detail = %rejection.detail, "validation failure"
             );
-            *self
-                .stats
-                .state_updates_rejected
-                .entry(rejection.kind.code().to_owned())
-                .or_default() += 1;
+            *self.stats.state_updates_rejected.entry(rejection.kind.code().to_owned()).or_default() += 1;
             if self.ui_connected {
                 out.push(Output::ToUi(BrokerToUi::Error(Rejection {
                     kind: rejection.kind,
-                    detail: format!(
-                        "a state update from the core was refused: {}",
-                        rejection.detail
-                    ),
+                    detail: format!("a state update from the core was refused: {}", rejection.detail),
                 })));
             }
-            out.push(Output::ToCore(BrokerToCore::Rejected {
-                sequence,
-                rejection,
-            }));
+            out.push(Output::ToCore(BrokerToCore::Rejected { sequence, rejection }));
             self.refund_core(Credit::one(size), out);
             return Flow::Continue;
         }
@@ -374,10 +324,7 @@ impl Broker {
         if depth > self.stats.state_queue_high_water {
             self.stats.state_queue_high_water = depth;
             if depth == self.queue.capacity() as u64 {
-                tracing::warn!(
-                    depth,
-                    "queue pressure: state queue full; the page is not keeping up"
-                );
+                tracing::warn!(depth, "queue pressure: state queue full; the page is not keeping up");
             }
         }
         self.flush_to_ui(out);
@@ -389,10 +336,7 @@ impl Broker {
         if !self.stats.core_ready && now.duration_since(self.started) > self.cfg.startup_timeout {
             return Flow::End(
                 EndReason::CoreUnresponsive,
-                format!(
-                    "the core did not become ready within {:?}",
-                    self.cfg.startup_timeout
-                ),
+                format!("the core did not become ready within {:?}", self.cfg.startup_timeout),
             );
         }
         if let Some((sequence, since)) = self.core_unconfirmed.front() {
@@ -400,10 +344,7 @@ impl Broker {
             if held > self.cfg.watchdog {
                 return Flow::End(
                     EndReason::CoreUnresponsive,
-                    format!(
-                        "the core held UI event {sequence} for {} ms without answering",
-                        held.as_millis()
-                    ),
+                    format!("the core held UI event {sequence} for {} ms without answering", held.as_millis()),
                 );
             }
         }
@@ -415,8 +356,7 @@ impl Broker {
         SessionEnd {
             reason,
             detail,
-            unconfirmed_ui_events: (self.core_unconfirmed.len() + self.to_core_waiting.len())
-                as u64,
+            unconfirmed_ui_events: (self.core_unconfirmed.len() + self.to_core_waiting.len()) as u64,
             undelivered_state_updates: self.queue.len() as u64,
         }
     }
@@ -436,17 +376,9 @@ impl Broker {
         s
     }
 
-    fn check_framing(
-        &self,
-        envelope: &Envelope,
-        stream: StreamId,
-        class: MessageClass,
-        from: &str,
-    ) -> Option<Flow> {
+    fn check_framing(&self, envelope: &Envelope, stream: StreamId, class: MessageClass, from: &str) -> Option<Flow> {
         if envelope.session_id != self.cfg.session_id {
-            return Some(violation(&format!(
-                "{from} sent a message for another session"
-            )));
+            return Some(violation(&format!("{from} sent a message for another session")));
         }
         if envelope.stream_id != stream || envelope.class != class {
             return Some(violation(&format!(

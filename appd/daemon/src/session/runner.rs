@@ -8,9 +8,7 @@
 
 use super::broker::{Broker, BrokerConfig, Flow, Output};
 use crate::manifest::AppPackage;
-use crate::registry::{
-    lock, Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus,
-};
+use crate::registry::{lock, Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus};
 use crate::spawn::{describe_exit, ChildProcess, Spawner};
 use crate::validation::Validator;
 use std::path::PathBuf;
@@ -19,10 +17,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use weft_ipc::envelope::{MessageClass, SessionId};
-use weft_ipc::frames::{
-    BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker,
-};
+use weft_ipc::envelope::SessionId;
+use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker};
 use weft_ipc::reason::{EndReason, SessionEnd};
 use weft_ipc::transport::{spawn_reader, Bootstrap, Inbound, Listener, Outbox, OutboxError};
 
@@ -100,21 +96,11 @@ const EXIT_GRACE: Duration = Duration::from_secs(2);
 const STATUS_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Starts a session for `app` whose UI is `ui_command` (program and arguments).
-pub fn launch(
-    app: Arc<AppPackage>,
-    ui_command: &[String],
-    env: &SessionEnv,
-) -> Result<Launched, LaunchError> {
+pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> Result<Launched, LaunchError> {
     let Some((ui_program, ui_args)) = ui_command.split_first() else {
-        return Err(LaunchError::Spawn {
-            role: "UI",
-            source: std::io::Error::other("empty UI command"),
-        });
+        return Err(LaunchError::Spawn { role: "UI", source: std::io::Error::other("empty UI command") });
     };
-    let session_id = SessionId::random().map_err(|source| LaunchError::Spawn {
-        role: "core host",
-        source,
-    })?;
+    let session_id = SessionId::random().map_err(|source| LaunchError::Spawn { role: "core host", source })?;
     let span = tracing::info_span!("session", id = %session_id, app = %app.name);
     let _entered = span.enter();
     let validator = Arc::new(Validator::compile(&app).map_err(LaunchError::Declarations)?);
@@ -136,19 +122,9 @@ pub fn launch(
         .spawn("core host", command, &core_bootstrap, move |s| {
             let _ = tx.send(Event::CoreExited(s));
         })
-        .map_err(|source| LaunchError::Spawn {
-            role: "core host",
-            source,
-        })?;
+        .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
     tracing::info!(pid = core.pid(), "core host started");
-    let core_outbox = match accept_core(
-        core_listener,
-        &core,
-        &session_id,
-        &core_secret,
-        env,
-        &events_tx,
-    ) {
+    let core_outbox = match accept_core(core_listener, &core, &session_id, &core_secret, env, &events_tx) {
         Ok(outbox) => outbox,
         Err(e) => {
             core.kill();
@@ -164,11 +140,10 @@ pub fn launch(
             validator,
             max_message_bytes: app.limits.max_message_bytes,
             max_pending_sends: app.limits.max_pending_sends,
-            ui_event_types: app.types_of(MessageClass::UiEvent),
+            ui_event_types: app.ui_events.keys().cloned().collect(),
             state_queue_capacity: STATE_QUEUE,
             watchdog: Duration::from_millis(app.limits.event_deadline_ms) + Duration::from_secs(2),
-            startup_timeout: Duration::from_millis(app.limits.event_deadline_ms)
-                + Duration::from_secs(10),
+            startup_timeout: Duration::from_millis(app.limits.event_deadline_ms) + Duration::from_secs(10),
         },
         now,
     );
@@ -184,15 +159,9 @@ pub fn launch(
         max_message_bytes: app.limits.max_message_bytes,
         initial_credit: broker.core_initial_credit(),
     };
-    if core_outbox
-        .try_send(BrokerToCore::Welcome(welcome))
-        .is_err()
-    {
+    if core_outbox.try_send(BrokerToCore::Welcome(welcome)).is_err() {
         core.kill();
-        return Err(LaunchError::Handshake {
-            role: "core host",
-            detail: "disconnected before welcome".into(),
-        });
+        return Err(LaunchError::Handshake { role: "core host", detail: "disconnected before welcome".into() });
     }
     tracing::info!("core host connected");
 
@@ -229,10 +198,7 @@ pub fn launch(
     if ui_outbox.try_send(BrokerToUi::Welcome(ui_welcome)).is_err() {
         core.kill();
         ui.kill();
-        return Err(LaunchError::Handshake {
-            role: "UI",
-            detail: "disconnected before welcome".into(),
-        });
+        return Err(LaunchError::Handshake { role: "UI", detail: "disconnected before welcome".into() });
     }
     tracing::info!("UI connected; session open");
 
@@ -244,36 +210,17 @@ pub fn launch(
         state: SessionState::Open,
         core_pid: Some(core.pid()),
         ui_pid: Some(ui.pid()),
-        capabilities: app
-            .capabilities
-            .iter()
-            .map(|c| c.as_str().to_owned())
-            .collect(),
+        capabilities: app.capabilities.iter().map(|c| c.as_str().to_owned()).collect(),
         age_ms: 0,
         end: None,
         stats: broker.stats(),
     }));
-    env.registry.insert(Entry {
-        id: session_id.clone(),
-        status: status.clone(),
-        commands: commands_tx,
-    });
+    env.registry.insert(Entry { id: session_id.clone(), status: status.clone(), commands: commands_tx });
     forward_commands(commands_rx, events_tx.clone())?;
     drop(events_tx);
 
-    let launched = Launched {
-        session_id: session_id.0.clone(),
-        core_pid: core.pid(),
-        ui_pid: ui.pid(),
-    };
-    let runner = Runner {
-        broker,
-        core,
-        core_outbox,
-        ui_outbox,
-        status,
-        started: now,
-    };
+    let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
+    let runner = Runner { broker, core, core_outbox, ui_outbox, status, started: now };
     let registry = env.registry.clone();
     let thread_span = span.clone();
     thread::Builder::new()
@@ -283,27 +230,17 @@ pub fn launch(
             runner.run(events);
             registry.retire(&session_id);
         })
-        .map_err(|source| LaunchError::Spawn {
-            role: "session thread",
-            source,
-        })?;
+        .map_err(|source| LaunchError::Spawn { role: "session thread", source })?;
     Ok(launched)
 }
 
 fn secret() -> Result<String, LaunchError> {
-    weft_ipc::random_hex(32).map_err(|source| LaunchError::Spawn {
-        role: "session",
-        source,
-    })
+    weft_ipc::random_hex(32).map_err(|source| LaunchError::Spawn { role: "session", source })
 }
 
 /// Compares secrets without an early exit on the first differing byte.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn accept_core(
@@ -317,45 +254,30 @@ fn accept_core(
     let role = "core host";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || core.has_exited())
-        .map_err(|e| LaunchError::Handshake {
-            role,
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| LaunchError::Handshake { role, detail: e.to_string() })?;
     let mut first = first.into_iter();
     let hello = match first.next() {
         Some(CoreToBroker::Hello(hello)) => hello,
         other => {
-            return Err(LaunchError::Handshake {
-                role,
-                detail: format!("first frame was not a hello: {other:?}"),
-            })
+            return Err(LaunchError::Handshake { role, detail: format!("first frame was not a hello: {other:?}") })
         }
     };
     if hello.protocol_version != weft_ipc::PROTOCOL_VERSION {
         return Err(LaunchError::Handshake {
             role,
-            detail: format!(
-                "protocol version {} is not {}",
-                hello.protocol_version,
-                weft_ipc::PROTOCOL_VERSION
-            ),
+            detail: format!("protocol version {} is not {}", hello.protocol_version, weft_ipc::PROTOCOL_VERSION),
         });
     }
     if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
         tracing::warn!(role, "refused an endpoint with the wrong session or secret");
-        return Err(LaunchError::Handshake {
-            role,
-            detail: "wrong session or secret".into(),
-        });
+        return Err(LaunchError::Handshake { role, detail: "wrong session or secret".into() });
     }
     let outbox = Outbox::spawn("core", hello.to_core, CORE_OUTBOX)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Core(Inbound::Frame(frame)));
     }
-    spawn_reader("core", receiver, move |item| {
-        tx.send(Event::Core(item)).is_ok()
-    })?;
+    spawn_reader("core", receiver, move |item| tx.send(Event::Core(item)).is_ok())?;
     Ok(outbox)
 }
 
@@ -370,18 +292,12 @@ fn accept_ui(
     let role = "UI";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || ui.has_exited())
-        .map_err(|e| LaunchError::Handshake {
-            role,
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| LaunchError::Handshake { role, detail: e.to_string() })?;
     let mut first = first.into_iter();
     let hello = match first.next() {
         Some(UiToBroker::Hello(hello)) => hello,
         other => {
-            return Err(LaunchError::Handshake {
-                role,
-                detail: format!("first frame was not a hello: {other:?}"),
-            })
+            return Err(LaunchError::Handshake { role, detail: format!("first frame was not a hello: {other:?}") })
         }
     };
     let refuse = |detail: String| {
@@ -414,10 +330,7 @@ fn accept_ui(
     Ok(outbox)
 }
 
-fn forward_commands(
-    commands: Receiver<SessionCommand>,
-    events: SyncSender<Event>,
-) -> Result<(), LaunchError> {
+fn forward_commands(commands: Receiver<SessionCommand>, events: SyncSender<Event>) -> Result<(), LaunchError> {
     thread::Builder::new()
         .name("weft-session-cmd".into())
         .spawn(move || {
@@ -427,10 +340,7 @@ fn forward_commands(
                 }
             }
         })
-        .map_err(|source| LaunchError::Spawn {
-            role: "session command thread",
-            source,
-        })?;
+        .map_err(|source| LaunchError::Spawn { role: "session command thread", source })?;
     Ok(())
 }
 
@@ -451,9 +361,7 @@ impl EndpointEnd {
     /// Both seen, or the grace period for the second ran out.
     fn settled(&self, now: Instant) -> bool {
         (self.disconnected && self.exit.is_some())
-            || self
-                .first_seen
-                .is_some_and(|t| now.duration_since(t) >= EXIT_GRACE)
+            || self.first_seen.is_some_and(|t| now.duration_since(t) >= EXIT_GRACE)
     }
 }
 
@@ -478,14 +386,12 @@ impl Runner {
             let flow = match event {
                 Ok(Event::Core(Inbound::Frame(frame))) => self.broker.on_core(frame, now, &mut out),
                 Ok(Event::Ui(Inbound::Frame(frame))) => self.broker.on_ui(frame, now, &mut out),
-                Ok(Event::Core(Inbound::Malformed(e))) => Flow::End(
-                    EndReason::ProtocolViolation,
-                    format!("malformed frame from the core: {e}"),
-                ),
-                Ok(Event::Ui(Inbound::Malformed(e))) => Flow::End(
-                    EndReason::ProtocolViolation,
-                    format!("malformed frame from the UI: {e}"),
-                ),
+                Ok(Event::Core(Inbound::Malformed(e))) => {
+                    Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the core: {e}"))
+                }
+                Ok(Event::Ui(Inbound::Malformed(e))) => {
+                    Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the UI: {e}"))
+                }
                 Ok(Event::Core(Inbound::Disconnected)) => {
                     tracing::info!("core endpoint disconnected");
                     core_end.disconnected = true;
@@ -510,9 +416,7 @@ impl Runner {
                     ui_end.saw(now);
                     Flow::Continue
                 }
-                Ok(Event::Command(SessionCommand::End(reason, detail))) => {
-                    Flow::End(reason, detail)
-                }
+                Ok(Event::Command(SessionCommand::End(reason, detail))) => Flow::End(reason, detail),
                 Err(RecvTimeoutError::Timeout) => self.broker.on_tick(now),
                 Err(RecvTimeoutError::Disconnected) => {
                     Flow::End(EndReason::Ended, "every session event source closed".into())
@@ -529,10 +433,7 @@ impl Runner {
                 break (reason, detail);
             }
             if ui_end.settled(now) {
-                let how = ui_end
-                    .exit
-                    .as_ref()
-                    .map_or("endpoint closed".to_owned(), describe_exit);
+                let how = ui_end.exit.as_ref().map_or("endpoint closed".to_owned(), describe_exit);
                 break (EndReason::UiLost, format!("the UI went away ({how})"));
             }
             if core_end.settled(now) {
@@ -556,29 +457,17 @@ impl Runner {
             match (result, peer) {
                 (Ok(()), _) | (Err(OutboxError::Closed), _) => {}
                 (Err(OutboxError::Full), "core") => {
-                    return Flow::End(
-                        EndReason::CoreUnresponsive,
-                        "the core stopped reading its endpoint".into(),
-                    )
+                    return Flow::End(EndReason::CoreUnresponsive, "the core stopped reading its endpoint".into())
                 }
                 (Err(OutboxError::Full), _) => {
-                    return Flow::End(
-                        EndReason::UiLost,
-                        "the UI stopped reading its endpoint".into(),
-                    )
+                    return Flow::End(EndReason::UiLost, "the UI stopped reading its endpoint".into())
                 }
             }
         }
         Flow::Continue
     }
 
-    fn teardown(
-        self,
-        reason: EndReason,
-        detail: String,
-        events: &Receiver<Event>,
-        mut core_end: EndpointEnd,
-    ) {
+    fn teardown(self, reason: EndReason, detail: String, events: &Receiver<Event>, mut core_end: EndpointEnd) {
         let notice = self.broker.end_notice(reason, detail);
         tracing::info!(
             reason = reason.code(),
@@ -587,12 +476,8 @@ impl Runner {
             undelivered_state_updates = notice.undelivered_state_updates,
             "session ended"
         );
-        let _ = self
-            .ui_outbox
-            .try_send(BrokerToUi::SessionEnd(notice.clone()));
-        let _ = self
-            .core_outbox
-            .try_send(BrokerToCore::SessionEnd(notice.clone()));
+        let _ = self.ui_outbox.try_send(BrokerToUi::SessionEnd(notice.clone()));
+        let _ = self.core_outbox.try_send(BrokerToCore::SessionEnd(notice.clone()));
         let core_is_fine = matches!(reason, EndReason::AppClosed | EndReason::Ended);
         if !core_is_fine {
             // The UI is gone, or the core misbehaved: it does not get to run on.
@@ -633,13 +518,7 @@ impl Runner {
 fn core_end_reason(exit: Option<&ExitStatus>) -> (EndReason, String) {
     match exit {
         Some(status) if status.success() => (EndReason::CoreExited, "the core host exited".into()),
-        Some(status) => (
-            EndReason::CoreCrashed,
-            format!("the core host died ({})", describe_exit(status)),
-        ),
-        None => (
-            EndReason::CoreCrashed,
-            "the core endpoint closed and the process did not exit".into(),
-        ),
+        Some(status) => (EndReason::CoreCrashed, format!("the core host died ({})", describe_exit(status))),
+        None => (EndReason::CoreCrashed, "the core endpoint closed and the process did not exit".into()),
     }
 }

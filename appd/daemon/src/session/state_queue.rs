@@ -32,19 +32,16 @@ pub struct StateQueue {
 impl StateQueue {
     /// An empty queue holding at most `capacity` updates.
     pub fn new(capacity: usize) -> StateQueue {
-        StateQueue {
-            entries: VecDeque::new(),
-            capacity,
-            bytes: 0,
-        }
+        StateQueue { entries: VecDeque::new(), capacity, bytes: 0 }
     }
 
     /// Adds an update (coalescing it with a waiting one of the same type and key).
     pub fn push(&mut self, update: Envelope) -> Pushed {
         if let Some(key) = &update.coalesce_key {
-            let same = self.entries.iter().position(|e| {
-                e.coalesce_key.as_ref() == Some(key) && e.message_type == update.message_type
-            });
+            let same = self
+                .entries
+                .iter()
+                .position(|e| e.coalesce_key.as_ref() == Some(key) && e.message_type == update.message_type);
             if let Some(index) = same {
                 let old = self.entries.remove(index).map_or(0, |e| e.size());
                 self.bytes -= old;
@@ -112,9 +109,7 @@ mod tests {
     }
 
     fn drain(q: &mut StateQueue) -> Vec<String> {
-        std::iter::from_fn(|| q.pop())
-            .map(|e| format!("{}={}", e.message_type, e.payload))
-            .collect()
+        std::iter::from_fn(|| q.pop()).map(|e| format!("{}={}", e.message_type, e.payload)).collect()
     }
 
     #[test]
@@ -122,10 +117,7 @@ mod tests {
         let mut q = StateQueue::new(8);
         assert_eq!(q.push(update("count", "1", Some("c"))), Pushed::Queued);
         assert_eq!(q.push(update("log", "a", None)), Pushed::Queued);
-        assert_eq!(
-            q.push(update("count", "2", Some("c"))),
-            Pushed::Coalesced { bytes: 7 }
-        );
+        assert_eq!(q.push(update("count", "2", Some("c"))), Pushed::Coalesced { bytes: 7 });
         assert_eq!(q.push(update("other", "x", Some("c"))), Pushed::Queued);
         assert_eq!(q.len(), 3);
         assert_eq!(drain(&mut q), vec!["log=a", "count=2", "other=x"]);
@@ -138,10 +130,7 @@ mod tests {
         assert_eq!(q.push(update("a", "1", None)), Pushed::Queued);
         assert_eq!(q.push(update("k", "1", Some("k"))), Pushed::Queued);
         assert_eq!(q.push(update("a", "2", None)), Pushed::Full);
-        assert_eq!(
-            q.push(update("k", "2", Some("k"))),
-            Pushed::Coalesced { bytes: 3 }
-        );
+        assert_eq!(q.push(update("k", "2", Some("k"))), Pushed::Coalesced { bytes: 3 });
         assert_eq!(drain(&mut q), vec!["a=1", "k=2"]);
     }
 }

@@ -7,40 +7,22 @@ use serde_json::json;
 const ID: &str = "s1";
 
 fn broker() -> (Broker, Instant) {
-    let mut messages = BTreeMap::new();
-    let spec = |class, coalescible, schema| MessageSpec {
-        class,
-        coalescible,
-        schema,
-    };
-    messages.insert("echo".into(), spec(MessageClass::UiEvent, false, json!({})));
-    messages.insert(
-        "strict".into(),
-        spec(
-            MessageClass::UiEvent,
-            false,
-            json!({"type": "object", "required": ["n"]}),
-        ),
-    );
-    messages.insert(
-        "echo-back".into(),
-        spec(MessageClass::StateUpdate, false, json!({})),
-    );
-    messages.insert(
-        "count".into(),
-        spec(MessageClass::StateUpdate, true, json!({"type": "integer"})),
-    );
+    let spec = |coalescible, schema| MessageSpec { coalescible, schema };
+    let mut ui_events = BTreeMap::new();
+    ui_events.insert("echo".into(), spec(false, json!({})));
+    ui_events.insert("strict".into(), spec(false, json!({"type": "object", "required": ["n"]})));
+    let mut state_updates = BTreeMap::new();
+    state_updates.insert("echo-back".into(), spec(false, json!({})));
+    state_updates.insert("count".into(), spec(true, json!({"type": "integer"})));
     let app = AppPackage {
         dir: "/".into(),
         name: "t".into(),
         core_path: "/c".into(),
         ui_path: "/u".into(),
         capabilities: vec![],
-        limits: Limits {
-            max_message_bytes: 100,
-            ..Limits::default()
-        },
-        messages,
+        limits: Limits { max_message_bytes: 100, ..Limits::default() },
+        ui_events,
+        state_updates,
     };
     let now = Instant::now();
     let cfg = BrokerConfig {
@@ -57,29 +39,10 @@ fn broker() -> (Broker, Instant) {
     let mut b = Broker::new(cfg, now);
     b.core_initial_credit();
     let mut out = Vec::new();
-    assert_eq!(
-        b.on_core(CoreToBroker::Lifecycle(CoreLifecycle::Ready), now, &mut out),
-        Flow::Continue
-    );
-    assert_eq!(
-        b.on_core(
-            CoreToBroker::Credit(Credit {
-                messages: 2,
-                bytes: 1000
-            }),
-            now,
-            &mut out
-        ),
-        Flow::Continue
-    );
+    assert_eq!(b.on_core(CoreToBroker::Lifecycle(CoreLifecycle::Ready), now, &mut out), Flow::Continue);
+    assert_eq!(b.on_core(CoreToBroker::Credit(Credit { messages: 2, bytes: 1000 }), now, &mut out), Flow::Continue);
     let welcome = b.ui_welcome();
-    assert_eq!(
-        welcome.initial_credit,
-        Credit {
-            messages: 2,
-            bytes: 1000
-        }
-    );
+    assert_eq!(welcome.initial_credit, Credit { messages: 2, bytes: 1000 });
     (b, now)
 }
 
@@ -115,14 +78,8 @@ fn is_violation(flow: Flow, needle: &str) -> bool {
 fn admitted_ui_event_reaches_core_and_page_hears_admission() {
     let (mut b, now) = broker();
     let mut out = Vec::new();
-    assert_eq!(
-        b.on_ui(ui_event("echo", 1, "{}"), now, &mut out),
-        Flow::Continue
-    );
-    assert!(matches!(
-        out[0],
-        Output::ToUi(BrokerToUi::Admitted { sequence: 1 })
-    ));
+    assert_eq!(b.on_ui(ui_event("echo", 1, "{}"), now, &mut out), Flow::Continue);
+    assert!(matches!(out[0], Output::ToUi(BrokerToUi::Admitted { sequence: 1 })));
     assert!(matches!(&out[1], Output::ToCore(BrokerToCore::Message(e)) if e.sequence == 1));
 }
 
@@ -130,66 +87,39 @@ fn admitted_ui_event_reaches_core_and_page_hears_admission() {
 fn schema_mismatch_is_refused_alone_and_credit_refunded() {
     let (mut b, now) = broker();
     let mut out = Vec::new();
-    assert_eq!(
-        b.on_ui(ui_event("strict", 1, "{}"), now, &mut out),
-        Flow::Continue
-    );
+    assert_eq!(b.on_ui(ui_event("strict", 1, "{}"), now, &mut out), Flow::Continue);
     assert!(
         matches!(&out[0], Output::ToUi(BrokerToUi::Rejected { sequence: 1, rejection }) if rejection.kind == RejectKind::SchemaMismatch)
     );
     assert!(matches!(out[1], Output::ToUi(BrokerToUi::Credit(_))));
     // The next event is sequence 2 and reaches the core as its sequence 1: no gap toward the core.
     out.clear();
-    assert_eq!(
-        b.on_ui(ui_event("echo", 2, "{}"), now, &mut out),
-        Flow::Continue
-    );
+    assert_eq!(b.on_ui(ui_event("echo", 2, "{}"), now, &mut out), Flow::Continue);
     assert!(matches!(&out[1], Output::ToCore(BrokerToCore::Message(e)) if e.sequence == 1));
-    assert_eq!(
-        b.stats().ui_events_rejected.get("schema-mismatch"),
-        Some(&1)
-    );
+    assert_eq!(b.stats().ui_events_rejected.get("schema-mismatch"), Some(&1));
 }
 
 #[test]
 fn framing_errors_end_the_session() {
     let (mut b, now) = broker();
     let mut out = Vec::new();
-    assert!(is_violation(
-        b.on_ui(ui_event("echo", 2, "{}"), now, &mut out),
-        "sequence 2 where 1"
-    ));
+    assert!(is_violation(b.on_ui(ui_event("echo", 2, "{}"), now, &mut out), "sequence 2 where 1"));
     let (mut b, now) = broker();
     let mut forged = ui_event("echo", 1, "{}");
     if let UiToBroker::Message(e) = &mut forged {
         e.session_id = SessionId("other".into());
     }
-    assert!(is_violation(
-        b.on_ui(forged, now, &mut out),
-        "another session"
-    ));
+    assert!(is_violation(b.on_ui(forged, now, &mut out), "another session"));
     let (mut b, now) = broker();
     let mut wrong_class = ui_event("echo", 1, "{}");
     if let UiToBroker::Message(e) = &mut wrong_class {
         e.class = MessageClass::StateUpdate;
     }
-    assert!(is_violation(
-        b.on_ui(wrong_class, now, &mut out),
-        "class state-update"
-    ));
+    assert!(is_violation(b.on_ui(wrong_class, now, &mut out), "class state-update"));
     let (mut b, now) = broker();
-    assert_eq!(
-        b.on_ui(ui_event("echo", 1, "{}"), now, &mut out),
-        Flow::Continue
-    );
-    assert_eq!(
-        b.on_ui(ui_event("echo", 2, "{}"), now, &mut out),
-        Flow::Continue
-    );
-    assert!(is_violation(
-        b.on_ui(ui_event("echo", 3, "{}"), now, &mut out),
-        "beyond its credit"
-    ));
+    assert_eq!(b.on_ui(ui_event("echo", 1, "{}"), now, &mut out), Flow::Continue);
+    assert_eq!(b.on_ui(ui_event("echo", 2, "{}"), now, &mut out), Flow::Continue);
+    assert!(is_violation(b.on_ui(ui_event("echo", 3, "{}"), now, &mut out), "beyond its credit"));
 }
 
 #[test]
@@ -197,28 +127,12 @@ fn coalesced_updates_reach_the_page_latest_first_without_gaps() {
     let (mut b, now) = broker();
     let mut out = Vec::new();
     for (seq, value) in [(1, "1"), (2, "2"), (3, "3")] {
-        assert_eq!(
-            b.on_core(update("count", seq, value, Some("c")), now, &mut out),
-            Flow::Continue
-        );
+        assert_eq!(b.on_core(update("count", seq, value, Some("c")), now, &mut out), Flow::Continue);
     }
-    assert_eq!(
-        b.on_core(update("echo-back", 4, "\"x\"", None), now, &mut out),
-        Flow::Continue
-    );
+    assert_eq!(b.on_core(update("echo-back", 4, "\"x\"", None), now, &mut out), Flow::Continue);
     assert_eq!(b.stats().state_updates_coalesced, 2);
     out.clear();
-    assert_eq!(
-        b.on_ui(
-            UiToBroker::Credit(Credit {
-                messages: 10,
-                bytes: 1000
-            }),
-            now,
-            &mut out
-        ),
-        Flow::Continue
-    );
+    assert_eq!(b.on_ui(UiToBroker::Credit(Credit { messages: 10, bytes: 1000 }), now, &mut out), Flow::Continue);
     let delivered: Vec<(u64, String)> = out
         .iter()
         .filter_map(|o| match o {
@@ -226,53 +140,28 @@ fn coalesced_updates_reach_the_page_latest_first_without_gaps() {
             _ => None,
         })
         .collect();
-    assert_eq!(
-        delivered,
-        vec![(1, "3".to_string()), (2, "\"x\"".to_string())]
-    );
+    assert_eq!(delivered, vec![(1, "3".to_string()), (2, "\"x\"".to_string())]);
 }
 
 #[test]
 fn invalid_state_update_is_dropped_and_both_sides_told() {
     let (mut b, now) = broker();
     let mut out = Vec::new();
-    assert_eq!(
-        b.on_core(update("count", 1, "\"nan\"", Some("c")), now, &mut out),
-        Flow::Continue
-    );
-    assert!(out.iter().any(
-        |o| matches!(o, Output::ToUi(BrokerToUi::Error(r)) if r.kind == RejectKind::SchemaMismatch)
-    ));
-    assert!(out.iter().any(|o| matches!(
-        o,
-        Output::ToCore(BrokerToCore::Rejected { sequence: 1, .. })
-    )));
-    assert_eq!(
-        b.on_core(update("nope", 2, "1", None), now, &mut out),
-        Flow::Continue
-    );
-    assert_eq!(
-        b.stats().state_updates_rejected.get("unknown-type"),
-        Some(&1)
-    );
+    assert_eq!(b.on_core(update("count", 1, "\"nan\"", Some("c")), now, &mut out), Flow::Continue);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::ToUi(BrokerToUi::Error(r)) if r.kind == RejectKind::SchemaMismatch)));
+    assert!(out.iter().any(|o| matches!(o, Output::ToCore(BrokerToCore::Rejected { sequence: 1, .. }))));
+    assert_eq!(b.on_core(update("nope", 2, "1", None), now, &mut out), Flow::Continue);
+    assert_eq!(b.stats().state_updates_rejected.get("unknown-type"), Some(&1));
 }
 
 #[test]
 fn watchdog_ends_a_core_that_holds_an_event() {
     let (mut b, now) = broker();
     let mut out = Vec::new();
-    assert_eq!(
-        b.on_ui(ui_event("echo", 1, "{}"), now, &mut out),
-        Flow::Continue
-    );
+    assert_eq!(b.on_ui(ui_event("echo", 1, "{}"), now, &mut out), Flow::Continue);
     assert_eq!(b.on_tick(now + Duration::from_secs(1)), Flow::Continue);
-    assert!(matches!(
-        b.on_tick(now + Duration::from_secs(3)),
-        Flow::End(EndReason::CoreUnresponsive, _)
-    ));
-    assert_eq!(
-        b.end_notice(EndReason::CoreUnresponsive, String::new())
-            .unconfirmed_ui_events,
-        1
-    );
+    assert!(matches!(b.on_tick(now + Duration::from_secs(3)), Flow::End(EndReason::CoreUnresponsive, _)));
+    assert_eq!(b.end_notice(EndReason::CoreUnresponsive, String::new()).unconfirmed_ui_events, 1);
 }
