@@ -1,0 +1,278 @@
+//! A real `weft-appd` in a private runtime directory, app fixtures, and test UI peers.
+
+use crate::peer::{Command, Event};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any single expected event may take before the test fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The manifest of the test app used by the WPT-style tests and these tests
+/// (`examples/echo/weft.toml`): UI event `echo` (any JSON), UI event `strict` (an object with
+/// an integer `n`), both answered by state updates of the same name, and a 64 KiB limit.
+pub const ECHO_MANIFEST: &str = include_str!("../../examples/echo/weft.toml");
+
+/// The manifest of the hostile core (`examples/hostile/weft.toml`): every misdeed is a UI
+/// event; its updates are `tick` (an object with an integer `i`, coalescible) and
+/// `flood-done` (keyed, so that backpressure cannot refuse the final report).
+pub const HOSTILE_MANIFEST: &str = include_str!("../../examples/hostile/weft.toml");
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// A workspace binary next to the running test (target/<profile>/<name>).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace binaries first (`cargo build --release --workspace --bins`; scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A built example core (`examples/<name>/core.wasm`).
+pub fn example_core(name: &str) -> PathBuf {
+    let path = repo_root().join("examples").join(name).join("core.wasm");
+    assert!(path.is_file(), "{} is missing: run scripts/build-cores (scripts/setup does)", path.display());
+    path
+}
+
+/// A temporary app package with `manifest`, the given core and a trivial UI.
+pub fn app(manifest: &str, core: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("weft.toml"), manifest).expect("write manifest");
+    std::fs::copy(core, dir.path().join("core.wasm")).expect("copy core");
+    std::fs::create_dir(dir.path().join("ui")).expect("ui dir");
+    std::fs::write(dir.path().join("ui/index.html"), "<!doctype html><title>test</title>").expect("write ui");
+    dir
+}
+
+/// A running `weft-appd serve` with its own runtime directory. Killed on drop.
+pub struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+    peers: AtomicUsize,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits for its ready line.
+    pub fn start() -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = std::fs::File::create(dir.path().join("appd.log")).expect("log file");
+        let mut child = std::process::Command::new(bin("weft-appd"))
+            .arg("--runtime-dir")
+            .arg(dir.path().join("run"))
+            .arg("serve")
+            .env("WEFT_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start weft-appd");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read ready line");
+        assert!(line.starts_with("weft-appd ready "), "daemon did not get ready: {line:?}");
+        Daemon { child, dir, peers: AtomicUsize::new(0) }
+    }
+
+    /// The daemon's runtime directory.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("appd.log")).unwrap_or_default()
+    }
+
+    /// Sends one control request.
+    pub fn request(&self, request: Value) -> Value {
+        let mut stream = UnixStream::connect(self.runtime_dir().join("appd.sock")).expect("connect control socket");
+        writeln!(stream, "{request}").expect("write request");
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).expect("read response");
+        serde_json::from_str(&line).expect("response is JSON")
+    }
+
+    /// The status of one session.
+    pub fn session_status(&self, session_id: &str) -> Value {
+        let status = self.request(json!({"op": "status"}));
+        status["sessions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["session_id"] == session_id).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits until the session's status satisfies `ok` (the daemon publishes status every 50 ms).
+    pub fn wait_for_status(&self, session_id: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let status = self.session_status(session_id);
+            if ok(&status) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "status never showed {what}: {status:#}\ndaemon log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Launches a session of `app_dir` whose UI is a test peer; returns the connected peer.
+    pub fn launch(&self, app_dir: &Path) -> Peer {
+        self.launch_with(app_dir, &[]).expect("launch")
+    }
+
+    /// Launches with extra peer arguments; returns the daemon's error text on failure.
+    pub fn launch_with(&self, app_dir: &Path, peer_args: &[&str]) -> Result<Peer, String> {
+        let n = self.peers.fetch_add(1, Ordering::SeqCst);
+        let driver_path = self.dir.path().join(format!("driver-{n}.sock"));
+        let listener = UnixListener::bind(&driver_path).expect("bind driver socket");
+        let (accepted_tx, accepted) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = accepted_tx.send(listener.accept());
+        });
+        let mut ui_command = vec![bin("weft-test-ui").display().to_string()];
+        ui_command.extend(peer_args.iter().map(|s| s.to_string()));
+        ui_command.extend(["--driver".to_string(), driver_path.display().to_string()]);
+        let response = self.request(json!({"op": "launch", "app_dir": app_dir, "ui_command": ui_command}));
+        if response["ok"] != true {
+            return Err(response["error"].as_str().unwrap_or("?").to_owned());
+        }
+        let session = &response["session"];
+        let (stream, _) = accepted.recv_timeout(EVENT_TIMEOUT).expect("peer connects to the driver").expect("accept");
+        // Read the peer's events continuously, so that a test busy elsewhere (polling status)
+        // never stalls the peer on a full driver socket.
+        let (events_tx, events) = mpsc::channel();
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { return };
+                let event = serde_json::from_str::<Event>(&line).unwrap_or_else(|e| panic!("bad event {line:?}: {e}"));
+                if events_tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut peer = Peer {
+            writer: stream,
+            events,
+            session_id: session["session_id"].as_str().expect("session id").to_owned(),
+            core_pid: session["core_pid"].as_u64().expect("core pid") as u32,
+            ui_pid: session["ui_pid"].as_u64().expect("ui pid") as u32,
+        };
+        match peer.next() {
+            Event::Welcome { session_id, .. } => assert_eq!(session_id, peer.session_id),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        Ok(peer)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A connected test UI peer.
+pub struct Peer {
+    writer: UnixStream,
+    events: mpsc::Receiver<Event>,
+    /// Its session.
+    pub session_id: String,
+    /// The session's core host pid.
+    pub core_pid: u32,
+    /// The peer's pid.
+    pub ui_pid: u32,
+}
+
+impl Peer {
+    /// Sends a command.
+    pub fn cmd(&mut self, command: Command) {
+        let line = serde_json::to_string(&command).expect("serialise");
+        writeln!(self.writer, "{line}").expect("peer alive");
+    }
+
+    /// `send(type, payload)`.
+    pub fn send(&mut self, message_type: &str, payload: Value) {
+        self.cmd(Command::Send { message_type: message_type.into(), payload });
+    }
+
+    /// The next event; fails the test after [`EVENT_TIMEOUT`].
+    pub fn next(&mut self) -> Event {
+        match self.events.recv_timeout(EVENT_TIMEOUT) {
+            Ok(event) => event,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no event from the test UI peer within {EVENT_TIMEOUT:?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the test UI peer closed its driver connection"),
+        }
+    }
+
+    /// Reads events until one satisfies `stop`; returns all of them, that one last.
+    pub fn until(&mut self, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next();
+            let done = stop(&event);
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Reads events until the session ends; returns the end event's reason.
+    pub fn until_end(&mut self) -> (String, Vec<Event>) {
+        let events = self.until(|e| matches!(e, Event::SessionEnd { .. }));
+        match events.last() {
+            Some(Event::SessionEnd { reason, .. }) => (reason.clone(), events),
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// Whether a process is still running (not exited; a zombie counts as exited).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Waits for a process to exit (pidfd readiness, an event, not polling); fails the test after
+/// [`EVENT_TIMEOUT`].
+pub fn wait_gone(pid: u32, what: &str) {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return; // Already gone (ESRCH).
+    }
+    let fd = fd as libc::c_int;
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; the fd is ours and closed right after.
+    let ready = unsafe { libc::poll(&mut pfd, 1, EVENT_TIMEOUT.as_millis() as libc::c_int) };
+    // SAFETY: closing the fd we opened.
+    unsafe { libc::close(fd) };
+    assert!(ready == 1, "{what} (pid {pid}) is still running after {EVENT_TIMEOUT:?}");
+}
+
+/// Sends SIGKILL to a process.
+pub fn kill9(pid: u32) {
+    let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().expect("kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}

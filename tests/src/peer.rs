@@ -1,0 +1,149 @@
+//! What a test says to the test UI peer, and what the peer reports back (JSON lines).
+
+use serde::{Deserialize, Serialize};
+use weft_ipc::ui_client::UiNotice;
+
+/// A command from the test to the peer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Command {
+    /// `weft.channel.send(type, payload)`.
+    Send {
+        /// The message type.
+        message_type: String,
+        /// The payload.
+        payload: serde_json::Value,
+    },
+    /// A send whose payload text is passed through verbatim (to send invalid JSON).
+    SendText {
+        /// The message type.
+        message_type: String,
+        /// The payload as text.
+        payload_text: String,
+    },
+    /// Whether the page consumes (grants credit for) state updates as they arrive.
+    SetConsuming {
+        /// On or off; turning it on grants credit for what arrived meanwhile.
+        on: bool,
+    },
+    /// Report `readyState` and `desiredSize`.
+    State,
+    /// The user closes the app.
+    Close,
+    /// Send a frame the binding would never send: `wrong-session`, `wrong-class`,
+    /// `skip-sequence`, `credit-flood`.
+    Forge {
+        /// Which forgery.
+        kind: String,
+    },
+    /// Exit the process at once with this code (a UI crash).
+    Exit {
+        /// The exit code.
+        code: i32,
+    },
+}
+
+/// An event from the peer to the test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Joined the session.
+    Welcome {
+        /// The session id.
+        session_id: String,
+        /// The app name.
+        app: String,
+    },
+    /// A send left (or waits for credit) with this sequence.
+    Sent {
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// A send was refused before it left the UI.
+    Refused {
+        /// The DOM exception name.
+        name: String,
+        /// The reason code.
+        code: String,
+        /// The explanation.
+        detail: String,
+    },
+    /// The broker admitted the send with this sequence (the promise resolves).
+    Admitted {
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// The broker (or the session's end) refused the send with this sequence.
+    Rejected {
+        /// Its sequence.
+        sequence: u64,
+        /// The DOM exception name.
+        name: String,
+        /// The reason code.
+        code: String,
+        /// The explanation.
+        detail: String,
+    },
+    /// A state update arrived.
+    Message {
+        /// Its type.
+        message_type: String,
+        /// Its sequence toward the page.
+        sequence: u64,
+        /// Its payload.
+        payload: serde_json::Value,
+    },
+    /// A non-terminal error from the broker.
+    Error {
+        /// The DOM exception name.
+        name: String,
+        /// The reason code.
+        code: String,
+        /// The explanation.
+        detail: String,
+    },
+    /// The session ended.
+    SessionEnd {
+        /// The reason code.
+        reason: String,
+        /// The explanation.
+        detail: String,
+        /// Admitted UI events the core had not confirmed.
+        unconfirmed_ui_events: u64,
+        /// State updates that never reached the page.
+        undelivered_state_updates: u64,
+    },
+    /// The answer to [`Command::State`].
+    State {
+        /// `readyState`.
+        ready_state: String,
+        /// `desiredSize`.
+        desired_size: i64,
+    },
+}
+
+impl Event {
+    /// The event for a notice of the UI state machine.
+    pub fn from_notice(notice: UiNotice) -> Event {
+        match notice {
+            UiNotice::Admitted(sequence) => Event::Admitted { sequence },
+            UiNotice::Rejected(sequence, r) => {
+                Event::Rejected { sequence, name: r.kind.name().into(), code: r.kind.code().into(), detail: r.detail }
+            }
+            UiNotice::Message(e) => Event::Message {
+                message_type: e.message_type,
+                sequence: e.sequence,
+                payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::String(e.payload)),
+            },
+            UiNotice::Error(r) => {
+                Event::Error { name: r.kind.name().into(), code: r.kind.code().into(), detail: r.detail }
+            }
+            UiNotice::SessionEnd(end) => Event::SessionEnd {
+                reason: end.reason.code().into(),
+                detail: end.detail,
+                unconfirmed_ui_events: end.unconfirmed_ui_events,
+                undelivered_state_updates: end.undelivered_state_updates,
+            },
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! WEFT integration tests across real processes: a real `weft-appd`, real core hosts running
+//! real Wasm cores under Wasmtime, and the test UI peer speaking the shell's protocol code.
+//! One binary, one module per behaviour.
+
+mod backpressure;
+mod control;
+mod failures;
+mod messaging;
+mod violations;
