@@ -175,7 +175,7 @@ impl Daemon {
             core_pid: session["core_pid"].as_u64().expect("core pid") as u32,
             ui_pid: session["ui_pid"].as_u64().expect("ui pid") as u32,
         };
-        match peer.next() {
+        match peer.next_event() {
             Event::Welcome { session_id, .. } => assert_eq!(session_id, peer.session_id),
             other => panic!("expected welcome, got {other:?}"),
         }
@@ -215,7 +215,7 @@ impl Peer {
     }
 
     /// The next event; fails the test after [`EVENT_TIMEOUT`].
-    pub fn next(&mut self) -> Event {
+    pub fn next_event(&mut self) -> Event {
         match self.events.recv_timeout(EVENT_TIMEOUT) {
             Ok(event) => event,
             Err(mpsc::RecvTimeoutError::Timeout) => panic!("no event from the test UI peer within {EVENT_TIMEOUT:?}"),
@@ -227,7 +227,7 @@ impl Peer {
     pub fn until(&mut self, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
         let mut seen = Vec::new();
         loop {
-            let event = self.next();
+            let event = self.next_event();
             let done = stop(&event);
             seen.push(event);
             if done {

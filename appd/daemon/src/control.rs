@@ -13,7 +13,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weft_ipc::reason::EndReason;
 
 /// The socket's file name inside the runtime directory.
@@ -168,11 +168,8 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
             for id in env.registry.live_ids() {
                 env.registry.command(&id, SessionCommand::End(EndReason::Ended, "the daemon is shutting down".into()));
             }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !env.registry.live_ids().is_empty() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(20));
-            }
-            serde_json::json!({"ok": true, "shutdown": true})
+            let all_ended = env.registry.wait_all_ended(Duration::from_secs(5));
+            serde_json::json!({"ok": true, "shutdown": true, "all_sessions_ended": all_ended})
         }
     }
 }

@@ -4,12 +4,14 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use weft_appd::control::{self, Request};
 use weft_appd::manifest::AppPackage;
 use weft_appd::registry::Registry;
-use weft_appd::session::runner::SessionEnv;
+use weft_appd::session::runner::{launch, SessionEnv};
 use weft_appd::spawn::Spawner;
+use weft_ipc::envelope::SessionId;
 
 /// The WEFT app daemon: owns app sessions and brokers their message channels.
 #[derive(Parser)]
@@ -52,6 +54,15 @@ enum Cmd {
     },
     /// End every session and stop the daemon.
     Shutdown,
+    /// Run one app in the foreground: a private broker, the core, and the UI; exits when the
+    /// session ends (exit code 0 for `app-closed`, 1 otherwise).
+    Run {
+        /// The app directory (with weft.toml, core.wasm, ui/).
+        app_dir: PathBuf,
+        /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
+        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        ui_command: Option<Vec<String>>,
+    },
     /// Check an app package and print every problem precisely.
     Check {
         /// The app directory.
@@ -65,6 +76,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
+        Cmd::Run { app_dir, ui_command } => run(&runtime_dir, &app_dir, ui_command),
         Cmd::Launch { app_dir, ui_command } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
             client(&runtime_dir, &Request::Launch { app_dir, ui_command }, false)
@@ -86,21 +98,27 @@ fn init_logging(json: bool) {
     }
 }
 
-fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
-    init_logging(log_json || std::env::var_os("WEFT_LOG_JSON").is_some());
+/// What a broker process needs: the session environment and the default UI command.
+fn broker_env() -> Result<(SessionEnv, Vec<String>), String> {
     let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
-    let spawner = match Spawner::start() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("weft-appd: cannot start the spawner: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let spawner = Spawner::start().map_err(|e| format!("cannot start the spawner: {e}"))?;
     let env = SessionEnv {
         core_host: exe_dir.join("weft-core-host"),
         spawner,
         connect_timeout: Duration::from_secs(30),
         registry: Registry::default(),
+    };
+    Ok((env, vec![exe_dir.join("weft-shell").display().to_string()]))
+}
+
+fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
+    init_logging(log_json || std::env::var_os("WEFT_LOG_JSON").is_some());
+    let (env, default_ui) = match broker_env() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("weft-appd: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let listener = match control::bind(runtime_dir) {
         Ok(l) => l,
@@ -113,8 +131,66 @@ fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     tracing::info!(socket = %socket.display(), "weft-appd listening");
     println!("weft-appd ready {}", socket.display());
     let _ = std::io::stdout().flush();
-    control::serve(listener, env, vec![exe_dir.join("weft-shell").display().to_string()]);
+    control::serve(listener, env, default_ui);
     ExitCode::SUCCESS
+}
+
+fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>) -> ExitCode {
+    init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
+    let app = match AppPackage::load(app_dir) {
+        Ok(app) => Arc::new(app),
+        Err(errors) => {
+            eprintln!("{}: {} problem(s)", app_dir.display(), errors.0.len());
+            for p in &errors.0 {
+                eprintln!("  {p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let (env, default_ui) = match broker_env() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("weft-appd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A private control socket, so `weft-appd status` can watch this run.
+    let private_dir = runtime_dir.join(format!("run-{}", std::process::id()));
+    match control::bind(&private_dir) {
+        Ok(listener) => {
+            let env = env.clone();
+            let default_ui = default_ui.clone();
+            std::thread::spawn(move || control::serve(listener, env, default_ui));
+            tracing::info!("watch with: weft-appd --runtime-dir {} status", private_dir.display());
+        }
+        Err(e) => tracing::warn!(error = %e, "no control socket for this run"),
+    }
+    let ui_command = ui_command.unwrap_or(default_ui);
+    let result = launch(app, &ui_command, &env);
+    let code = match result {
+        Err(e) => {
+            eprintln!("weft-appd: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(launched) => {
+            let id = SessionId(launched.session_id);
+            match env.registry.wait_ended(&id, Duration::MAX) {
+                Some(status) => {
+                    let reason = status.end.as_ref().map_or("?", |e| e.reason.as_str()).to_owned();
+                    eprintln!("weft-appd: session ended: {reason}");
+                    if reason == "app-closed" {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                None => ExitCode::FAILURE,
+            }
+        }
+    };
+    let _ = std::fs::remove_file(private_dir.join(control::SOCKET_NAME));
+    let _ = std::fs::remove_dir(&private_dir);
+    code
 }
 
 fn check(app_dir: &Path) -> ExitCode {

@@ -4,7 +4,8 @@ use crate::session::broker::BrokerStats;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use weft_ipc::envelope::SessionId;
 use weft_ipc::reason::EndReason;
 
@@ -82,6 +83,7 @@ pub struct Entry {
 #[derive(Clone, Default)]
 pub struct Registry {
     inner: Arc<Mutex<Inner>>,
+    retired: Arc<Condvar>,
 }
 
 #[derive(Default)]
@@ -112,6 +114,42 @@ impl Registry {
                 inner.ended.pop_front();
             }
         }
+        self.retired.notify_all();
+    }
+
+    /// Waits until session `id` has ended and returns its final status (`None` if unknown or
+    /// still live after `timeout`).
+    pub fn wait_ended(&self, id: &SessionId, timeout: Duration) -> Option<SessionStatus> {
+        // A timeout too large to add means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
+        let mut inner = lock(&self.inner);
+        loop {
+            if let Some(done) = inner.ended.iter().find(|s| s.session_id == id.0) {
+                return Some(done.clone());
+            }
+            if !inner.live.iter().any(|e| &e.id == id) {
+                return None;
+            }
+            let left = deadline.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                return None;
+            }
+            inner = self.retired.wait_timeout(inner, left).map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        }
+    }
+
+    /// Waits until no session is live, up to `timeout`; returns whether none is.
+    pub fn wait_all_ended(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut inner = lock(&self.inner);
+        while !inner.live.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            inner = self.retired.wait_timeout(inner, left).map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        }
+        true
     }
 
     /// Status of every live session, then the recently ended ones.

@@ -88,8 +88,11 @@ impl Bootstrap {
     }
 }
 
+/// The two ends of a channel whose messages are batches of `T`.
+pub type BatchChannel<T> = (IpcSender<Vec<T>>, IpcReceiver<Vec<T>>);
+
 /// Creates a fresh channel whose messages are batches of `T`.
-pub fn channel<T: Serialize + DeserializeOwned>() -> Result<(IpcSender<Vec<T>>, IpcReceiver<Vec<T>>), TransportError> {
+pub fn channel<T: Serialize + DeserializeOwned>() -> Result<BatchChannel<T>, TransportError> {
     Ok(ipc::channel()?)
 }
 

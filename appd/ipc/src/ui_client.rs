@@ -80,6 +80,11 @@ impl UiChannel {
         i64::try_from(self.credit.messages).unwrap_or(i64::MAX) - self.waiting.len() as i64
     }
 
+    /// Sends not yet admitted or refused (waiting for credit or for the broker's verdict).
+    pub fn unsettled_sends(&self) -> usize {
+        self.waiting.len() + self.in_flight.len()
+    }
+
     /// How the session ended, once it has.
     pub fn ended(&self) -> Option<&SessionEnd> {
         self.ended.as_ref()

@@ -15,12 +15,12 @@ fn killed_core_ends_the_session_as_core_crashed_and_later_sends_fail() {
     let (reason, _) = peer.until_end();
     assert_eq!(reason, "core-crashed");
     peer.send("echo", json!(2));
-    match peer.next() {
+    match peer.next_event() {
         Event::Refused { name, .. } => assert_eq!(name, "InvalidStateError"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     peer.cmd(Command::State);
-    assert_eq!(peer.next(), Event::State { ready_state: "closed".into(), desired_size: 0 });
+    assert_eq!(peer.next_event(), Event::State { ready_state: "closed".into(), desired_size: 0 });
     let status = daemon.wait_for_status(&peer.session_id, "ended", |s| s["state"] == "ended");
     assert_eq!(status["end"]["reason"], "core-crashed");
 }

@@ -11,9 +11,9 @@ fn structured_payload_round_trips_through_the_echo_core() {
     let mut peer = daemon.launch(app.path());
     let payload = json!({"text": "héllo ✓", "n": 42, "nested": {"list": [1, 2.5, null, true]}});
     peer.send("echo", payload.clone());
-    assert_eq!(peer.next(), Event::Sent { sequence: 1 });
-    assert_eq!(peer.next(), Event::Admitted { sequence: 1 });
-    assert_eq!(peer.next(), Event::Message { message_type: "echo".into(), sequence: 1, payload });
+    assert_eq!(peer.next_event(), Event::Sent { sequence: 1 });
+    assert_eq!(peer.next_event(), Event::Admitted { sequence: 1 });
+    assert_eq!(peer.next_event(), Event::Message { message_type: "echo".into(), sequence: 1, payload });
 }
 
 #[test]
@@ -31,7 +31,7 @@ fn a_thousand_messages_arrive_once_in_order_without_sequence_gaps() {
     let mut admitted = Vec::new();
     let mut received = Vec::new();
     while received.len() < 1000 {
-        match peer.next() {
+        match peer.next_event() {
             Event::Sent { .. } => {}
             Event::Admitted { sequence } => admitted.push(sequence),
             Event::Message { sequence, payload, .. } => {
@@ -85,7 +85,7 @@ fn each_bad_message_is_refused_alone_with_the_right_name() {
 
     // Oversize is refused in the UI process, before it leaves.
     peer.send("echo", json!("x".repeat(70 * 1024)));
-    match peer.next() {
+    match peer.next_event() {
         Event::Refused { name, code, .. } => {
             assert_eq!((name.as_str(), code.as_str()), ("QuotaExceededError", "too-large"))
         }
