@@ -223,6 +223,11 @@ impl Peer {
         }
     }
 
+    /// The next event if one has already arrived.
+    pub fn try_event(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
     /// Reads events until one satisfies `stop`; returns all of them, that one last.
     pub fn until(&mut self, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
         let mut seen = Vec::new();

@@ -36,6 +36,17 @@ pub enum Command {
         /// Which forgery.
         kind: String,
     },
+    /// Send `message_type` with payload `{"i": n}` as fast as credit allows for `seconds`
+    /// (like a page awaiting `ready` between bursts), then report [`Event::FloodDone`] once
+    /// every send is settled and every echo arrived.
+    Flood {
+        /// The message type.
+        message_type: String,
+        /// How long to keep sending.
+        seconds: f64,
+    },
+    /// Try to join the session a second time with the same bootstrap.
+    SecondConnect,
     /// Exit the process at once with this code (a UI crash).
     Exit {
         /// The exit code.
@@ -112,6 +123,26 @@ pub enum Event {
         unconfirmed_ui_events: u64,
         /// State updates that never reached the page.
         undelivered_state_updates: u64,
+    },
+    /// A flood finished.
+    FloodDone {
+        /// Sends made.
+        sent: u64,
+        /// Sends admitted.
+        admitted: u64,
+        /// Sends refused.
+        refused: u64,
+        /// State updates received during the flood.
+        received: u64,
+        /// Whether the received updates' sequences and `i` values were each strictly consecutive.
+        in_order: bool,
+    },
+    /// The result of [`Command::SecondConnect`].
+    SecondConnect {
+        /// Whether the second join was refused.
+        refused: bool,
+        /// What happened.
+        detail: String,
     },
     /// The answer to [`Command::State`].
     State {

@@ -56,7 +56,8 @@ fn driver(args: &[String]) {
     let weft = weft_path(&exe, rounds, seconds);
     println!();
     println!("{:<40} {:>9} {:>9} {:>12}", "path (64-byte JSON payload)", "p50 µs", "p99 µs", "msgs/s");
-    for (name, f) in [("ipc-floor: raw ipc-channel, 4 hops", &floor), ("weft: page→appd→core(echo)→appd→page", &weft)] {
+    for (name, f) in [("ipc-floor: raw ipc-channel, 4 hops", &floor), ("weft: page→appd→core(echo)→appd→page", &weft)]
+    {
         println!("{:<40} {:>9.1} {:>9.1} {:>12.0}", name, f.p50_us, f.p99_us, f.msgs_per_s);
     }
     println!(
@@ -87,7 +88,11 @@ fn floor(exe: &std::path::Path, rounds: usize, seconds: u64) -> Figures {
         from_relay.recv().expect("recv");
         samples.push(t.elapsed());
     }
-    let msgs_per_s = pipelined(seconds, |n| to_relay.send(vec![msg.clone(); n]).is_ok(), || from_relay.recv().map(|b| b.len()).unwrap_or(0));
+    let msgs_per_s = pipelined(
+        seconds,
+        |n| to_relay.send(vec![msg.clone(); n]).is_ok(),
+        || from_relay.recv().map(|b| b.len()).unwrap_or(0),
+    );
     drop(to_relay);
     let _ = relay.wait();
     let (p50_us, p99_us) = percentiles(samples);
@@ -212,7 +217,8 @@ fn weft_path(exe: &std::path::Path, rounds: usize, seconds: u64) -> Figures {
 }
 
 fn ui_role(args: &[String]) {
-    let report_path = args.iter().position(|a| a == "--report").and_then(|i| args.get(i + 1)).expect("--report").clone();
+    let report_path =
+        args.iter().position(|a| a == "--report").and_then(|i| args.get(i + 1)).expect("--report").clone();
     let rounds = flag(args, "--rounds", 5000) as usize;
     let seconds = flag(args, "--seconds", 3);
     let bootstrap = Bootstrap::read_from(std::io::stdin().lock()).expect("bootstrap");
@@ -285,4 +291,3 @@ fn ui_role(args: &[String]) {
     conn.channel.close(&mut out);
     conn.transmit(out, &mut notices);
 }
-

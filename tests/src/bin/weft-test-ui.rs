@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use weft_ipc::credit::Credit;
 use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
 use weft_ipc::frames::{BrokerToUi, UiToBroker};
@@ -21,6 +21,63 @@ enum Input {
     Broker(Inbound<BrokerToUi>),
     Driver(Command),
     DriverGone,
+}
+
+/// A flood in progress.
+struct Flood {
+    message_type: String,
+    until: Instant,
+    next_i: u64,
+    sent: u64,
+    admitted: u64,
+    refused: u64,
+    received: u64,
+    last_sequence: u64,
+    last_i: Option<u64>,
+    in_order: bool,
+}
+
+impl Flood {
+    /// Sends while there is credit and time left.
+    fn pump(&mut self, connection: &mut UiConnection, out: &mut Vec<UiToBroker>) {
+        while Instant::now() < self.until && connection.channel.desired_size() > 0 {
+            let payload = format!("{{\"i\":{}}}", self.next_i);
+            match connection.channel.send(&self.message_type, payload, out) {
+                Ok(_) => {
+                    self.next_i += 1;
+                    self.sent += 1;
+                }
+                Err(_) => {
+                    self.refused += 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, notice: &UiNotice) {
+        match notice {
+            UiNotice::Admitted(_) => self.admitted += 1,
+            UiNotice::Rejected(..) => self.refused += 1,
+            UiNotice::Message(e) => {
+                self.received += 1;
+                let i = serde_json::from_str::<serde_json::Value>(&e.payload).ok().and_then(|v| v["i"].as_u64());
+                let i_ok = match (self.last_i, i) {
+                    (None, Some(_)) => true,
+                    (Some(prev), Some(i)) => i == prev + 1,
+                    _ => false,
+                };
+                self.in_order &= e.sequence == self.last_sequence + 1 && i_ok;
+                self.last_sequence = e.sequence;
+                self.last_i = i;
+            }
+            _ => {}
+        }
+    }
+
+    fn settled(&self, connection: &UiConnection) -> bool {
+        Instant::now() >= self.until && connection.channel.unsettled_sends() == 0 && self.received >= self.admitted
+    }
 }
 
 fn main() {
@@ -75,38 +132,52 @@ fn run() -> Result<(), String> {
     let mut consuming = true;
     let mut unconsumed = (0u32, 0u64);
     let mut forged_next = 1u64;
+    let mut flood: Option<Flood> = None;
     loop {
-        let Ok(input) = inputs.recv() else { return Ok(()) };
+        // While flooding, wake up to keep sending even if nothing arrives.
+        let input = if flood.is_some() {
+            match inputs.recv_timeout(Duration::from_millis(5)) {
+                Ok(input) => Some(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        } else {
+            match inputs.recv() {
+                Ok(input) => Some(input),
+                Err(_) => return Ok(()),
+            }
+        };
         let mut out = Vec::new();
         let mut notices = Vec::new();
         match input {
-            Input::DriverGone => return Ok(()),
-            Input::Broker(Inbound::Frame(frame)) => connection.channel.on_frame(frame, &mut out, &mut notices),
-            Input::Broker(end) => {
+            None => {}
+            Some(Input::DriverGone) => return Ok(()),
+            Some(Input::Broker(Inbound::Frame(frame))) => connection.channel.on_frame(frame, &mut out, &mut notices),
+            Some(Input::Broker(end)) => {
                 if let Some((reason, detail)) = transport_end_reason(&end) {
                     connection.channel.on_transport_end(reason, &detail, &mut notices);
                 }
             }
-            Input::Driver(Command::Send { message_type, payload }) => {
+            Some(Input::Driver(Command::Send { message_type, payload })) => {
                 let text = serde_json::to_string(&payload).map_err(|e| e.to_string())?;
                 send(&mut connection, &message_type, text, &mut out, &mut emit)?;
             }
-            Input::Driver(Command::SendText { message_type, payload_text }) => {
+            Some(Input::Driver(Command::SendText { message_type, payload_text })) => {
                 send(&mut connection, &message_type, payload_text, &mut out, &mut emit)?;
             }
-            Input::Driver(Command::SetConsuming { on }) => {
+            Some(Input::Driver(Command::SetConsuming { on })) => {
                 consuming = on;
                 if on && unconsumed.0 > 0 {
                     connection.channel.consumed(unconsumed.0, unconsumed.1, &mut out);
                     unconsumed = (0, 0);
                 }
             }
-            Input::Driver(Command::State) => emit(Event::State {
+            Some(Input::Driver(Command::State)) => emit(Event::State {
                 ready_state: connection.channel.ready_state().into(),
                 desired_size: connection.channel.desired_size(),
             })?,
-            Input::Driver(Command::Close) => connection.channel.close(&mut out),
-            Input::Driver(Command::Forge { kind }) => {
+            Some(Input::Driver(Command::Close)) => connection.channel.close(&mut out),
+            Some(Input::Driver(Command::Forge { kind })) => {
                 let session_id =
                     if kind == "wrong-session" { SessionId("0".repeat(32)) } else { welcome.session_id.clone() };
                 let class = if kind == "wrong-class" { MessageClass::StateUpdate } else { MessageClass::UiEvent };
@@ -126,7 +197,28 @@ fn run() -> Result<(), String> {
                 };
                 out.push(frame);
             }
-            Input::Driver(Command::Exit { code }) => std::process::exit(code),
+            Some(Input::Driver(Command::Flood { message_type, seconds })) => {
+                flood = Some(Flood {
+                    message_type,
+                    until: Instant::now() + Duration::from_secs_f64(seconds),
+                    next_i: 0,
+                    sent: 0,
+                    admitted: 0,
+                    refused: 0,
+                    received: 0,
+                    last_sequence: 0,
+                    last_i: None,
+                    in_order: true,
+                });
+            }
+            Some(Input::Driver(Command::SecondConnect)) => {
+                let event = match UiConnection::connect(&bootstrap, Duration::from_secs(2), |_| true) {
+                    Ok(_) => Event::SecondConnect { refused: false, detail: "joined twice".into() },
+                    Err(e) => Event::SecondConnect { refused: true, detail: e.to_string() },
+                };
+                emit(event)?;
+            }
+            Some(Input::Driver(Command::Exit { code })) => std::process::exit(code),
         }
         for notice in &notices {
             if let UiNotice::Message(envelope) = notice {
@@ -138,7 +230,27 @@ fn run() -> Result<(), String> {
                 }
             }
         }
+        if let Some(f) = flood.as_mut() {
+            f.pump(&mut connection, &mut out);
+        }
         connection.transmit(out, &mut notices);
+        if let Some(f) = flood.as_mut() {
+            // A flood reports totals, not one event per message.
+            for notice in &notices {
+                f.observe(notice);
+            }
+            notices.retain(|n| matches!(n, UiNotice::SessionEnd(_) | UiNotice::Error(_)));
+            if f.settled(&connection) {
+                emit(Event::FloodDone {
+                    sent: f.sent,
+                    admitted: f.admitted,
+                    refused: f.refused,
+                    received: f.received,
+                    in_order: f.in_order,
+                })?;
+                flood = None;
+            }
+        }
         for notice in notices {
             emit(Event::from_notice(notice))?;
         }

@@ -1,7 +1,8 @@
 //! Credits end to end: a slow page holds the core back; keyed updates coalesce.
 
 use serde_json::json;
-use weft_tests::harness::{app, example_core, Daemon, HOSTILE_MANIFEST};
+use std::time::{Duration, Instant};
+use weft_tests::harness::{app, example_core, Daemon, ECHO_MANIFEST, HOSTILE_MANIFEST};
 use weft_tests::peer::{Command, Event};
 
 #[test]
@@ -121,4 +122,42 @@ fn invalid_updates_from_the_core_are_dropped_and_reported() {
         .collect();
     assert_eq!(errors, vec!["schema-mismatch".to_string(), "unknown-type".to_string()]);
     assert!(matches!(events.last(), Some(Event::Message { sequence: 1, payload, .. }) if payload == &json!("after")));
+}
+
+#[test]
+fn a_ten_second_flood_from_the_page_keeps_every_queue_within_its_bound_and_loses_nothing() {
+    let daemon = Daemon::start();
+    let app = app(ECHO_MANIFEST, &example_core("echo"));
+    let mut peer = daemon.launch(app.path());
+    peer.cmd(Command::Flood { message_type: "echo".into(), seconds: 10.0 });
+    let started = Instant::now();
+    let (mut max_waiting, mut max_in_core, mut max_queue, mut samples) = (0, 0, 0, 0);
+    let done = loop {
+        if let Some(event) = peer.try_event() {
+            match event {
+                done @ Event::FloodDone { .. } => break done,
+                other => panic!("unexpected during the flood: {other:?}"),
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the flood never finished");
+        let stats = &daemon.session_status(&peer.session_id)["stats"];
+        max_waiting = max_waiting.max(stats["ui_events_waiting"].as_u64().unwrap_or(0));
+        max_in_core = max_in_core.max(stats["ui_events_in_core"].as_u64().unwrap_or(0));
+        max_queue = max_queue.max(stats["state_queue_depth"].as_u64().unwrap_or(0));
+        samples += 1;
+        // Sampling interval of a gauge, not synchronisation: the flood's end is an event.
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let Event::FloodDone { sent, admitted, refused, received, in_order } = done else { unreachable!() };
+    assert!(sent > 1000, "only {sent} sends in 10 s");
+    assert_eq!((admitted, refused, received), (sent, 0, sent), "every send admitted and echoed once");
+    assert!(in_order, "echoes arrived out of order or with a sequence gap");
+    assert!(samples >= 50, "status sampled {samples} times");
+    // UI events in the broker plus in the core never exceed the core's credit window (64).
+    assert!(max_waiting + max_in_core <= 64, "waiting {max_waiting} + in core {max_in_core}");
+    assert!(max_queue <= 128, "state queue {max_queue}");
+    let status = daemon.wait_for_status(&peer.session_id, "every flood event counted", |s| {
+        s["stats"]["ui_events_admitted"] == sent && s["stats"]["state_updates_delivered"] == sent
+    });
+    assert_eq!(status["state"], "open");
 }

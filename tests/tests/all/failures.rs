@@ -88,8 +88,11 @@ fn ui_crash_kills_the_core() {
     let app = app(ECHO_MANIFEST, &example_core("echo"));
     let mut peer = daemon.launch(app.path());
     assert!(alive(peer.core_pid));
+    let crashed = std::time::Instant::now();
     peer.cmd(Command::Exit { code: 9 });
     wait_gone(peer.core_pid, "core host after the UI died");
+    let took = crashed.elapsed();
+    assert!(took < std::time::Duration::from_secs(1), "the core outlived its UI by {took:?}");
     let status = daemon.wait_for_status(&peer.session_id, "ended", |s| s["state"] == "ended");
     assert_eq!(status["end"]["reason"], "ui-lost");
 }

@@ -28,11 +28,15 @@ fn a_thousand_messages_arrive_once_in_order_without_sequence_gaps() {
         peer.send("echo", json!({"i": next}));
         next += 1;
     }
+    // 100 sends against a credit window of 64: some wait for credit (desiredSize < 0).
+    peer.cmd(Command::State);
     let mut admitted = Vec::new();
     let mut received = Vec::new();
+    let mut saw_waiting = false;
     while received.len() < 1000 {
         match peer.next_event() {
             Event::Sent { .. } => {}
+            Event::State { desired_size, .. } => saw_waiting = desired_size < 0,
             Event::Admitted { sequence } => admitted.push(sequence),
             Event::Message { sequence, payload, .. } => {
                 received.push((sequence, payload["i"].as_u64()));
@@ -44,6 +48,7 @@ fn a_thousand_messages_arrive_once_in_order_without_sequence_gaps() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    assert!(saw_waiting, "sends never had to wait for credit");
     let expected: Vec<(u64, Option<u64>)> = (0..1000).map(|i| (i + 1, Some(i))).collect();
     assert_eq!(received, expected);
     assert_eq!(admitted, (1..=admitted.len() as u64).collect::<Vec<_>>(), "admissions in send order");

@@ -42,3 +42,19 @@ fn a_ui_with_the_wrong_secret_is_refused() {
     let err = daemon.launch_with(app.path(), &["--corrupt-secret"]).err().expect("refused");
     assert!(err.contains("wrong session or secret"), "{err}");
 }
+
+#[test]
+fn a_second_ui_endpoint_is_refused() {
+    let daemon = Daemon::start();
+    let app = app(ECHO_MANIFEST, &example_core("echo"));
+    let mut peer = daemon.launch(app.path());
+    peer.cmd(Command::SecondConnect);
+    match peer.next_event() {
+        Event::SecondConnect { refused, detail } => assert!(refused, "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    // The first endpoint still works.
+    peer.send("echo", json!(1));
+    let events = peer.until(|e| matches!(e, Event::Message { .. }));
+    assert!(matches!(events.last(), Some(Event::Message { payload, .. }) if payload == &json!(1)));
+}
