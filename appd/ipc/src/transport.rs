@@ -173,11 +173,37 @@ impl<T> Clone for Outbox<T> {
     }
 }
 
+/// Tells when an outbox's writer thread has finished: every handle dropped and every queued
+/// frame written (or the peer gone).
+pub struct Drained {
+    done: mpsc::Receiver<()>,
+}
+
+impl Drained {
+    /// Waits up to `timeout`; `true` once the writer has finished.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        matches!(self.done.recv_timeout(timeout), Err(RecvTimeoutError::Disconnected))
+    }
+}
+
 impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
     /// Starts the writer thread. `capacity` bounds the frames waiting to be written.
     pub fn spawn(name: &str, sender: IpcSender<Vec<T>>, capacity: usize) -> Result<Outbox<T>, TransportError> {
+        Self::spawn_drained(name, sender, capacity).map(|(outbox, _)| outbox)
+    }
+
+    /// Like [`Outbox::spawn`], with a [`Drained`] to wait for the writer to finish once every
+    /// handle is dropped (for a process that must get its last frames out before exiting).
+    pub fn spawn_drained(
+        name: &str,
+        sender: IpcSender<Vec<T>>,
+        capacity: usize,
+    ) -> Result<(Outbox<T>, Drained), TransportError> {
         let (queue, frames) = mpsc::sync_channel::<T>(capacity);
+        let (finished, done) = mpsc::channel::<()>();
         thread::Builder::new().name(format!("weft-out-{name}")).spawn(move || {
+            // Dropped when this thread ends, which disconnects `Drained`.
+            let _finished = finished;
             while let Ok(first) = frames.recv() {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -192,7 +218,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
                 }
             }
         })?;
-        Ok(Outbox { queue })
+        Ok((Outbox { queue }, Drained { done }))
     }
 
     /// Queues a frame without blocking.
@@ -286,6 +312,17 @@ mod tests {
             }
         }
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn drained_reports_when_the_writer_has_written_everything() {
+        let (tx, rx) = channel::<u32>().expect("channel");
+        let (outbox, drained) = Outbox::spawn_drained("d", tx, 16).expect("outbox");
+        outbox.try_send(7).expect("queue");
+        assert!(!drained.wait(Duration::from_millis(20)), "writer still has a live handle");
+        drop(outbox);
+        assert!(drained.wait(Duration::from_secs(5)));
+        assert_eq!(rx.recv().expect("written"), vec![7]);
     }
 
     #[test]

@@ -1,0 +1,378 @@
+//! The Wasm sandbox: one Wasmtime engine, the core's imports, and the limits that contain a
+//! misbehaving core.
+//!
+//! - **Time:** epoch interruption. A ticker thread advances the engine's epoch every
+//!   [`EPOCH_TICK`]; before every guest call the store's deadline is set from
+//!   `limits.event_deadline_ms`, so a core that runs past it traps with
+//!   [`GuestFault::DeadlineExceeded`]. (A guest blocked *inside a host call*, e.g. a WASI poll
+//!   on a clock, is not interrupted by epochs; the broker's watchdog covers that case.)
+//! - **Memory:** [`StoreLimits`] cap each linear memory at `limits.max_memory_bytes` and the
+//!   number of instances, tables and memories; growth beyond the cap traps
+//!   (`trap_on_grow_failure`), so a memory bomb ends as [`GuestFault::Trapped`].
+//! - **Stack:** Wasmtime's default `max_wasm_stack`; unbounded recursion traps.
+//! - **Authority:** WASI p2 with nothing preopened, no environment, no arguments, no network
+//!   and no stdin; stdout/stderr go to the session log ([`crate::guest_output`]); clocks and
+//!   random numbers are deterministic ([`crate::deterministic`]) unless the session was
+//!   granted [`Capability::Clock`] / [`Capability::Random`].
+//! - **The core's own imports** (`weft:app/host`): `emit-state` goes to the session's
+//!   [`StateOutbox`], `log` to the session log.
+
+use crate::deterministic::{
+    DeterministicMonotonicClock, DeterministicWallClock, SplitMix64, INSECURE_SEED, INSECURE_SEED_VALUE, SECURE_SEED,
+};
+use crate::guest_output::{truncate_at_char_boundary, GuestLog};
+use crate::state_outbox::{EmitRefusal, Emitted, StateOutbox};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, WasmBacktrace};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use weft_ipc::frames::{Capability, CoreLimits, CoreWelcome};
+
+/// The `bindgen!` output for the `core` world of `wit/world.wit`.
+mod bindings {
+    wasmtime::component::bindgen!({ world: "core", path: "wit" });
+}
+
+use bindings::weft::app::host::{EmitError, Host};
+use bindings::{Core, CorePre};
+
+/// How often the ticker thread advances the engine's epoch (the deadline's granularity).
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Most core (module) instances a component may create.
+pub const MAX_INSTANCES: usize = 32;
+/// Most tables a component may create.
+pub const MAX_TABLES: usize = 32;
+/// Most linear memories a component may create (so that `max_memory_bytes` bounds the total).
+pub const MAX_MEMORIES: usize = 1;
+/// Most elements in one table.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Largest single request for random bytes (larger requests trap).
+pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// Longest fault detail kept (trap messages with backtraces can be long).
+pub const MAX_FAULT_DETAIL_BYTES: usize = 4096;
+
+/// What the sandbox needs from the session's welcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Memory and time limits.
+    pub limits: CoreLimits,
+    /// Capabilities granted at launch.
+    pub capabilities: Vec<Capability>,
+}
+
+impl SandboxConfig {
+    /// The sandbox configuration a welcome asks for.
+    pub fn from_welcome(welcome: &CoreWelcome) -> SandboxConfig {
+        SandboxConfig { limits: welcome.limits.clone(), capabilities: welcome.capabilities.clone() }
+    }
+
+    fn grants(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+}
+
+/// Why the core could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Wasmtime could not be set up.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// The file could not be read, or is not a valid component.
+    #[error("cannot load the core: {0}")]
+    Load(String),
+    /// The component does not fit the `weft:app/core` world (or imports something else).
+    #[error("the core does not match the weft:app/core world: {0}")]
+    Link(String),
+    /// Instantiation failed (limits, or a start function trapped).
+    #[error("cannot instantiate the core: {0}")]
+    Instantiate(String),
+}
+
+/// A guest call that ended the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuestFault {
+    /// The Wasm trapped (unreachable, out-of-bounds access, stack exhaustion, memory growth
+    /// past the limit, a panic...). The detail names the trap.
+    Trapped(String),
+    /// The call ran past its deadline and was interrupted.
+    DeadlineExceeded(String),
+}
+
+/// The engine and linker, shared by every instance; owns the epoch ticker.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: SandboxConfig,
+    ticker: Arc<EpochTicker>,
+}
+
+/// A compiled, linked core, ready to instantiate.
+pub struct LoadedCore {
+    pre: CorePre<HostState>,
+}
+
+impl Sandbox {
+    /// Creates the engine, the linker (WASI p2 + `weft:app/host`) and the epoch ticker.
+    pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true);
+        wasm.wasm_component_model(true);
+        let engine = Engine::new(&wasm).map_err(|e| SandboxError::Engine(format!("{e:?}")))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| SandboxError::Engine(format!("wasi: {e:?}")))?;
+        Core::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |h| h)
+            .map_err(|e| SandboxError::Engine(format!("weft:app/host: {e:?}")))?;
+        let ticker =
+            EpochTicker::start(engine.clone()).map_err(|e| SandboxError::Engine(format!("epoch ticker: {e}")))?;
+        Ok(Sandbox { engine, linker, config, ticker: Arc::new(ticker) })
+    }
+
+    /// The configuration this sandbox enforces.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// Compiles and links a core from a file (a binary component, or component text).
+    pub fn load_file(&self, path: &Path) -> Result<LoadedCore, SandboxError> {
+        let bytes = std::fs::read(path).map_err(|e| SandboxError::Load(format!("{}: {e}", path.display())))?;
+        self.load(&bytes)
+    }
+
+    /// Compiles and links a core from bytes (a binary component, or component text).
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedCore, SandboxError> {
+        let component = Component::new(&self.engine, bytes).map_err(|e| SandboxError::Load(format!("{e:?}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
+        let pre = CorePre::new(pre).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
+        Ok(LoadedCore { pre })
+    }
+
+    /// Instantiates a loaded core in a fresh store. Its state updates go to `outbox`;
+    /// `session_closed` (set by the session when the broker ends it) makes `emit-state`
+    /// answer `session-closed` even in the middle of a call.
+    pub fn instantiate(
+        &self,
+        core: &LoadedCore,
+        outbox: StateOutbox,
+        session_closed: Arc<AtomicBool>,
+    ) -> Result<CoreInstance, SandboxError> {
+        let log = GuestLog::new();
+        let limits = &self.config.limits;
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .instances(MAX_INSTANCES)
+            .tables(MAX_TABLES)
+            .memories(MAX_MEMORIES)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState {
+            wasi: self.wasi_ctx(&log),
+            table: ResourceTable::new(),
+            limits: store_limits,
+            outbox,
+            session_closed,
+            log: log.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let deadline_ms = limits.event_deadline_ms;
+        let deadline_ticks = deadline_ticks(deadline_ms);
+        // Start functions run during instantiation: give them the same deadline.
+        store.set_epoch_deadline(deadline_ticks);
+        log.start_call();
+        let core = core.pre.instantiate(&mut store);
+        log.end_call();
+        let core = core.map_err(|e| SandboxError::Instantiate(format!("{e:?}")))?;
+        Ok(CoreInstance {
+            store,
+            core,
+            deadline_ms,
+            deadline_ticks,
+            max_memory_bytes: limits.max_memory_bytes,
+            log,
+            _ticker: self.ticker.clone(),
+        })
+    }
+
+    /// The WASI context: nothing but stdout/stderr (to the log), and deterministic clocks and
+    /// random numbers unless granted.
+    fn wasi_ctx(&self, log: &GuestLog) -> WasiCtx {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(log.stdout())
+            .stderr(log.stderr())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .max_random_size(MAX_RANDOM_BYTES);
+        if !self.config.grants(Capability::Clock) {
+            wasi.wall_clock(DeterministicWallClock::default()).monotonic_clock(DeterministicMonotonicClock::default());
+        }
+        if !self.config.grants(Capability::Random) {
+            wasi.secure_random(SplitMix64::new(SECURE_SEED))
+                .insecure_random(SplitMix64::new(INSECURE_SEED))
+                .insecure_random_seed(INSECURE_SEED_VALUE);
+        }
+        wasi.build()
+    }
+}
+
+/// Ticks for a deadline: rounded up, plus one because the first tick may come at once.
+fn deadline_ticks(deadline_ms: u64) -> u64 {
+    let tick_ms = EPOCH_TICK.as_millis() as u64;
+    deadline_ms.div_ceil(tick_ms).saturating_add(1).max(1)
+}
+
+/// One running core. It keeps the epoch ticker running even if its [`Sandbox`] is dropped.
+pub struct CoreInstance {
+    store: Store<HostState>,
+    core: Core,
+    deadline_ms: u64,
+    deadline_ticks: u64,
+    max_memory_bytes: u64,
+    log: GuestLog,
+    _ticker: Arc<EpochTicker>,
+}
+
+impl CoreInstance {
+    /// Calls the core's `init` under the deadline. `Ok(Err(_))` is the core's own refusal.
+    pub fn init(&mut self) -> Result<Result<(), String>, GuestFault> {
+        self.arm();
+        let result = self.core.call_init(&mut self.store);
+        self.log.end_call();
+        self.classify("init", result)
+    }
+
+    /// Calls the core's `handle-event` under the deadline. `Ok(Err(_))` is the core's own
+    /// error for this event; the session goes on.
+    pub fn handle_event(&mut self, message_type: &str, payload: &str) -> Result<Result<(), String>, GuestFault> {
+        self.arm();
+        let result = self.core.call_handle_event(&mut self.store, message_type, payload);
+        self.log.end_call();
+        self.classify("handle-event", result)
+    }
+
+    /// The session's state outbox (to drain after a call, or to grant credit).
+    pub fn outbox(&mut self) -> &mut StateOutbox {
+        &mut self.store.data_mut().outbox
+    }
+
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.log.start_call();
+    }
+
+    fn classify<T>(&self, call: &str, result: wasmtime::Result<T>) -> Result<T, GuestFault> {
+        let err = match result {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            return Err(GuestFault::DeadlineExceeded(format!(
+                "{call} ran past its {} ms deadline and was interrupted",
+                self.deadline_ms
+            )));
+        }
+        // Headline first (the trap, e.g. "wasm trap: call stack exhausted"), then what the
+        // core printed to stderr just before (a Rust panic message), then the Wasm backtrace.
+        let cause = err.root_cause().to_string();
+        let mut detail = format!("{call} trapped: {cause}");
+        if cause.contains("growing memory") {
+            detail.push_str(&format!(" (the memory limit is {} bytes)", self.max_memory_bytes));
+        }
+        let stderr = self.log.stderr_tail();
+        if !stderr.is_empty() {
+            detail.push_str(&format!("\ncore stderr (last lines):\n{stderr}"));
+        }
+        if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
+            detail.push_str(&format!("\n{backtrace}"));
+        }
+        let (cut, _) = truncate_at_char_boundary(&detail, MAX_FAULT_DETAIL_BYTES);
+        Err(GuestFault::Trapped(cut.to_owned()))
+    }
+}
+
+/// The store's data: WASI state, limits, and where the core's imports lead.
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    outbox: StateOutbox,
+    session_closed: Arc<AtomicBool>,
+    log: GuestLog,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl Host for HostState {
+    fn emit_state(
+        &mut self,
+        message_type: String,
+        payload: String,
+        coalesce_key: Option<String>,
+    ) -> Result<(), EmitError> {
+        if self.session_closed.load(Ordering::Acquire) && !self.outbox.is_closed() {
+            self.outbox.close();
+        }
+        match self.outbox.emit(message_type, payload, coalesce_key) {
+            Ok(Emitted::Queued | Emitted::Coalesced) => Ok(()),
+            Ok(Emitted::DroppedTooLarge { size, limit }) => {
+                tracing::warn!(size, limit, "state update dropped: larger than any credit window the broker grants");
+                Ok(())
+            }
+            Err(EmitRefusal::InvalidJson(detail)) => Err(EmitError::InvalidJson(detail)),
+            Err(EmitRefusal::Backpressure) => Err(EmitError::Backpressure),
+            Err(EmitRefusal::SessionClosed) => Err(EmitError::SessionClosed),
+        }
+    }
+
+    fn log(&mut self, message: String) {
+        self.log.log(&message);
+    }
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> std::io::Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        thread::Builder::new().name("weft-epoch".into()).spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(EpochTicker { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_ticks_round_up_and_never_reach_zero() {
+        assert_eq!(deadline_ticks(0), 1);
+        assert_eq!(deadline_ticks(1), 2);
+        assert_eq!(deadline_ticks(10), 2);
+        assert_eq!(deadline_ticks(200), 21);
+        assert_eq!(deadline_ticks(u64::MAX), u64::MAX.div_ceil(10) + 1);
+    }
+}

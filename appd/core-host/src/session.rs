@@ -1,0 +1,323 @@
+//! One session, from the core host's side: join, start the core, then relay — UI events into
+//! `handle-event`, state updates out as credit allows, credit back for every event consumed —
+//! until the broker ends the session or the core faults.
+
+use crate::guest_output::truncate_at_char_boundary;
+use crate::link::{self, BrokerLink, JoinError, Joined, SendError};
+use crate::sandbox::{CoreInstance, GuestFault, Sandbox, SandboxConfig};
+use crate::state_outbox::StateOutbox;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use weft_ipc::credit::{Credit, DEFAULT_WINDOW};
+use weft_ipc::frames::{BrokerToCore, CoreLifecycle, CoreToBroker};
+use weft_ipc::transport::{Bootstrap, Inbound};
+
+/// Most broker frames handled per loop turn before state updates and credits are flushed.
+pub const MAX_FRAMES_PER_TURN: usize = 64;
+/// Longest error text from the core reported in an `EventFailed` or `StartFailed`.
+pub const MAX_CORE_ERROR_BYTES: usize = 4096;
+
+/// How the session ended for the core host (`main` turns it into the exit code).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The broker ended the session (also during the handshake).
+    Ended,
+    /// The broker went away.
+    BrokerLost,
+    /// The session could not be joined (no broker, no or wrong welcome).
+    JoinFailed(String),
+    /// The core could not be loaded or instantiated, or `init` returned an error.
+    StartFailed(String),
+    /// The core trapped.
+    Trapped(String),
+    /// The core overran its deadline.
+    DeadlineExceeded(String),
+    /// The broker sent a frame that does not decode or does not belong in the protocol.
+    ProtocolViolation(String),
+    /// The broker stopped reading: the outbox filled up.
+    BrokerStalled,
+}
+
+/// Runs the session described by `bootstrap` with the core at `core_path`; returns when it is
+/// over, after the last frames have left.
+pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
+    let session_closed = Arc::new(AtomicBool::new(false));
+    let Joined { welcome, early, link, inbound } = match link::join(bootstrap, session_closed.clone()) {
+        Ok(joined) => joined,
+        Err(JoinError::Ended(detail)) => {
+            tracing::info!(%detail, "session ended before it started");
+            return Outcome::Ended;
+        }
+        Err(JoinError::Failed(detail)) => {
+            tracing::error!(%detail, "cannot join the session");
+            return Outcome::JoinFailed(detail);
+        }
+    };
+    tracing::info!(
+        capabilities = ?welcome.capabilities,
+        limits = ?welcome.limits,
+        max_message_bytes = welcome.max_message_bytes,
+        "joined the session"
+    );
+
+    let outbox = StateOutbox::new(
+        welcome.session_id.clone(),
+        welcome.limits.outbox_capacity,
+        welcome.initial_credit,
+        welcome.max_message_bytes,
+    );
+    let config = SandboxConfig::from_welcome(&welcome);
+    let mut core = match start_core(core_path, config, outbox, session_closed) {
+        Ok(core) => core,
+        Err(detail) => {
+            let detail = bounded(&detail);
+            tracing::error!(%detail, "the core could not start");
+            link.close(vec![CoreToBroker::Lifecycle(CoreLifecycle::StartFailed(detail.clone()))]);
+            return Outcome::StartFailed(detail);
+        }
+    };
+    match core.init() {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            let detail = format!("init failed: {}", bounded(&error));
+            tracing::error!(%detail, "the core refused to start");
+            link.close(vec![CoreToBroker::Lifecycle(CoreLifecycle::StartFailed(detail.clone()))]);
+            return Outcome::StartFailed(detail);
+        }
+        Err(fault) => return fault_outcome(link, fault),
+    }
+
+    let mut session = Session { link, inbound, early, core, rejected: 0, backpressure_reported: 0 };
+    let outcome = session.start().and_then(|()| session.relay());
+    session.finish(outcome)
+}
+
+/// Loads, links and instantiates the core; the error is the `StartFailed` detail.
+fn start_core(
+    core_path: &Path,
+    config: SandboxConfig,
+    outbox: StateOutbox,
+    session_closed: Arc<AtomicBool>,
+) -> Result<CoreInstance, String> {
+    let sandbox = Sandbox::new(config).map_err(|e| e.to_string())?;
+    let loaded = sandbox.load_file(core_path).map_err(|e| e.to_string())?;
+    sandbox.instantiate(&loaded, outbox, session_closed).map_err(|e| e.to_string())
+}
+
+/// Reports a fault as the last frame and turns it into the outcome.
+fn fault_outcome(link: BrokerLink, fault: GuestFault) -> Outcome {
+    match fault {
+        GuestFault::Trapped(detail) => {
+            tracing::error!(%detail, "the core trapped");
+            link.close(vec![CoreToBroker::Lifecycle(CoreLifecycle::Trapped(detail.clone()))]);
+            Outcome::Trapped(detail)
+        }
+        GuestFault::DeadlineExceeded(detail) => {
+            tracing::error!(%detail, "the core overran its deadline");
+            link.close(vec![CoreToBroker::Lifecycle(CoreLifecycle::DeadlineExceeded(detail.clone()))]);
+            Outcome::DeadlineExceeded(detail)
+        }
+    }
+}
+
+/// Core error text, cut to [`MAX_CORE_ERROR_BYTES`].
+fn bounded(text: &str) -> String {
+    let (cut, was_cut) = truncate_at_char_boundary(text, MAX_CORE_ERROR_BYTES);
+    if was_cut {
+        format!("{cut} [truncated]")
+    } else {
+        cut.to_owned()
+    }
+}
+
+/// Why the relay loop stopped.
+enum Stop {
+    /// Stop with this outcome; nothing more to send.
+    Quiet(Outcome),
+    /// The core faulted: report it last.
+    Fault(GuestFault),
+}
+
+impl From<SendError> for Stop {
+    fn from(e: SendError) -> Stop {
+        match e {
+            SendError::Stalled => Stop::Quiet(Outcome::BrokerStalled),
+            SendError::Closed => Stop::Quiet(Outcome::BrokerLost),
+        }
+    }
+}
+
+/// The running session.
+struct Session {
+    link: BrokerLink,
+    inbound: Receiver<Inbound<BrokerToCore>>,
+    early: std::collections::VecDeque<BrokerToCore>,
+    core: CoreInstance,
+    rejected: u64,
+    backpressure_reported: u64,
+}
+
+impl Session {
+    /// Ready, the UI-event window, and whatever `init` emitted.
+    fn start(&mut self) -> Result<(), Stop> {
+        self.link.send(CoreToBroker::Lifecycle(CoreLifecycle::Ready))?;
+        self.link.send(CoreToBroker::Credit(DEFAULT_WINDOW))?;
+        tracing::info!("core ready");
+        self.flush_state()
+    }
+
+    /// The main loop: one blocking receive, then whatever else is already there (up to
+    /// [`MAX_FRAMES_PER_TURN`]), then state updates and credits out.
+    fn relay(&mut self) -> Result<(), Stop> {
+        loop {
+            let mut credit = Credit::default();
+            let first = self.next_blocking();
+            self.handle(first, &mut credit)?;
+            for _ in 1..MAX_FRAMES_PER_TURN {
+                let Some(item) = self.next_ready() else { break };
+                self.handle(item, &mut credit)?;
+            }
+            self.flush_state()?;
+            if credit.messages > 0 {
+                self.link.send(CoreToBroker::Credit(credit))?;
+            }
+        }
+    }
+
+    fn next_blocking(&mut self) -> Inbound<BrokerToCore> {
+        if let Some(frame) = self.early.pop_front() {
+            return Inbound::Frame(frame);
+        }
+        self.inbound.recv().unwrap_or(Inbound::Disconnected)
+    }
+
+    fn next_ready(&mut self) -> Option<Inbound<BrokerToCore>> {
+        if let Some(frame) = self.early.pop_front() {
+            return Some(Inbound::Frame(frame));
+        }
+        match self.inbound.try_recv() {
+            Ok(item) => Some(item),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Inbound::Disconnected),
+        }
+    }
+
+    fn handle(&mut self, item: Inbound<BrokerToCore>, credit: &mut Credit) -> Result<(), Stop> {
+        let frame = match item {
+            Inbound::Frame(frame) => frame,
+            Inbound::Disconnected => {
+                tracing::warn!("the broker is gone; exiting");
+                return Err(Stop::Quiet(Outcome::BrokerLost));
+            }
+            Inbound::Malformed(detail) => {
+                tracing::error!(%detail, "malformed frame from the broker");
+                return Err(Stop::Quiet(Outcome::ProtocolViolation(detail)));
+            }
+        };
+        match frame {
+            BrokerToCore::Message(envelope) => {
+                let result = self.core.handle_event(&envelope.message_type, &envelope.payload).map_err(Stop::Fault)?;
+                if let Err(error) = result {
+                    tracing::warn!(
+                        sequence = envelope.sequence,
+                        message_type = %envelope.message_type,
+                        error = %bounded(&error),
+                        "the core failed to handle an event"
+                    );
+                    self.link.send(CoreToBroker::Lifecycle(CoreLifecycle::EventFailed {
+                        sequence: envelope.sequence,
+                        error: bounded(&error),
+                    }))?;
+                }
+                let consumed = Credit::one(envelope.size());
+                credit.messages = credit.messages.saturating_add(consumed.messages);
+                credit.bytes = credit.bytes.saturating_add(consumed.bytes);
+                self.report_backpressure();
+            }
+            BrokerToCore::Credit(grant) => self.core.outbox().grant(grant),
+            BrokerToCore::Rejected { sequence, rejection } => {
+                self.rejected += 1;
+                tracing::warn!(
+                    sequence,
+                    %rejection,
+                    rejected_total = self.rejected,
+                    "the broker refused a state update"
+                );
+            }
+            BrokerToCore::SessionEnd(end) => {
+                tracing::info!(
+                    reason = %end.reason,
+                    detail = %end.detail,
+                    undelivered_state_updates = end.undelivered_state_updates,
+                    "the broker ended the session"
+                );
+                return Err(Stop::Quiet(Outcome::Ended));
+            }
+            BrokerToCore::Welcome(_) => {
+                let detail = "a second Welcome".to_owned();
+                tracing::error!(%detail, "protocol violation by the broker");
+                return Err(Stop::Quiet(Outcome::ProtocolViolation(detail)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every queued state update the credit window allows.
+    fn flush_state(&mut self) -> Result<(), Stop> {
+        while let Some(envelope) = self.core.outbox().take_sendable() {
+            self.link.send(CoreToBroker::Message(envelope))?;
+        }
+        Ok(())
+    }
+
+    /// Queue pressure is worth a log line (once per call that hit it).
+    fn report_backpressure(&mut self) {
+        let refused = self.core.outbox().stats().refused_backpressure;
+        if refused > self.backpressure_reported {
+            tracing::warn!(
+                refused_in_call = refused - self.backpressure_reported,
+                refused_total = refused,
+                queued = self.core.outbox().len(),
+                "state outbox full: unkeyed updates refused with backpressure"
+            );
+            self.backpressure_reported = refused;
+        }
+    }
+
+    /// Sends the last frames (state updates the core emitted before a fault, then the fault)
+    /// and turns the stop reason into the outcome.
+    fn finish(mut self, result: Result<(), Stop>) -> Outcome {
+        let stop = match result {
+            Ok(()) => Stop::Quiet(Outcome::Ended),
+            // What the core emitted before it faulted is still sent, credit permitting.
+            Err(Stop::Fault(fault)) => match self.flush_state() {
+                Ok(()) => Stop::Fault(fault),
+                Err(stop) => stop,
+            },
+            Err(stop) => stop,
+        };
+        let stats = self.core.outbox().stats();
+        tracing::info!(
+            sent = stats.sent,
+            still_queued = self.core.outbox().len(),
+            coalesced = stats.coalesced,
+            refused_backpressure = stats.refused_backpressure,
+            refused_invalid_json = stats.refused_invalid_json,
+            refused_closed = stats.refused_closed,
+            dropped_too_large = stats.dropped_too_large,
+            rejected_by_broker = self.rejected,
+            "state update totals"
+        );
+        match stop {
+            // A stalled broker is not reading: waiting for the outbox to drain is pointless.
+            Stop::Quiet(Outcome::BrokerStalled) => Outcome::BrokerStalled,
+            Stop::Quiet(outcome) => {
+                self.link.close(Vec::new());
+                outcome
+            }
+            Stop::Fault(fault) => fault_outcome(self.link, fault),
+        }
+    }
+}
