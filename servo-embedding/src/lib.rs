@@ -1,14 +1,44 @@
-//! Embeds Servo for one WEFT app session.
+//! Embeds Servo for one WEFT app session and gives its page `weft.channel`.
 //!
-//! The Servo shell issue fills this crate in: it builds a Servo instance and a WebView for an
-//! app's `ui/`, injects the `weft.channel` binding and bridges it to the session's endpoint.
-//! Until then it only links Servo, so that the (long) Servo build is part of every build and
-//! its cache stays warm.
+//! - [`bridge`]: the session's UI endpoint (the shared `weft_ipc::ui_client` state machine)
+//!   and the page-facing event log that the binding reads.
+//! - [`scheme`]: the `weft://channel/…` protocol handler: the binding's transport.
+//! - [`policy`]: what the app's webview may load or navigate to (only its own `ui/`).
+//! - [`view`]: Servo, the app's webview, and its delegate.
+//! - [`headless`]: rendering with no display (software GL), settling and screenshots.
+//!
+//! **Architecture invariant:** the page reaches the session only through [`scheme`], and only
+//! with the per-session token that the binding (in `resources/weft-channel.js`) holds in a
+//! closure. Everything the page sends is re-checked by the broker in `weft-appd`.
 
-/// The Servo version this crate embeds, as pinned in the workspace.
-pub const SERVO_VERSION: &str = "0.7.0";
+pub mod bridge;
+pub mod headless;
+pub mod policy;
+pub mod scheme;
+pub mod view;
 
-/// Returns the Servo build this crate was linked against (forces Servo to link).
-pub fn servo_type_name() -> &'static str {
-    std::any::type_name::<servo::Servo>()
+/// The binding's source, with its placeholders.
+pub const BINDING_TEMPLATE: &str = include_str!("../../resources/weft-channel.js");
+
+/// The binding for one session: the app UI's base URL and the session's token filled in.
+pub fn binding_source(app_base: &str, token: &str) -> String {
+    // Both values are inserted into JS string literals: JSON-escape them.
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    BINDING_TEMPLATE.replace("\"__WEFT_APP_BASE__\"", &quote(app_base)).replace("\"__WEFT_TOKEN__\"", &quote(token))
+}
+
+/// Installs the TLS crypto provider Servo's networking expects (once per process).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binding_placeholders_are_filled_and_escaped() {
+        let js = super::binding_source("file:///a\"b/ui/", "t0k");
+        assert!(js.contains(r#"const APP_BASE = "file:///a\"b/ui/";"#), "{js}");
+        assert!(js.contains(r#"const TOKEN = "t0k";"#));
+        assert!(!js.contains("__WEFT_"));
+    }
 }

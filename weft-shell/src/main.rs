@@ -1,35 +1,49 @@
 //! `weft-shell`: the UI endpoint of a WEFT session, launched by `weft-appd` with the session's
 //! bootstrap on stdin and the app directory as its last argument.
 //!
-//! Until the Servo window lands this is a terminal console: it sends UI events typed as
-//! `<message-type> [json]` (from `--script` arguments, then from the terminal) and prints every
-//! state update, error and the session's end. It speaks the protocol through
-//! `weft_ipc::ui_client`, exactly as the Servo binding will.
+//! Modes (parsed once into [`Mode`]):
+//! - `--headless [--screenshot PNG] [--eval JS]... [--size WxH]`: renders `ui/index.html` with
+//!   Servo and software GL, no display needed; with `--screenshot`, writes a PNG once the page
+//!   has settled and closes the app.
+//! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
+//! - default: the Servo window (not built yet: falls back to headless when there is no display).
 
 mod console;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use weft_servo_embedding::bridge::Bridge;
+use weft_servo_embedding::headless::{self, HeadlessOptions};
+
+/// What this process does, from the command line.
+enum Mode {
+    Console { script: Vec<String> },
+    Headless { options: HeadlessOptions, app_dir: PathBuf },
+    Window { app_dir: PathBuf },
+}
 
 fn main() -> ExitCode {
-    let mut script = Vec::new();
-    let mut args = std::env::args().skip(1);
-    let mut app_dir = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--script" => match args.next() {
-                Some(line) => script.push(line),
-                None => return usage("--script needs a command"),
-            },
-            "--console" => {}
-            "-h" | "--help" => return usage(""),
-            other if other.starts_with("--") => return usage(&format!("unknown option {other}")),
-            other => app_dir = Some(other.to_owned()),
+    let mode = match parse(std::env::args().skip(1).collect()) {
+        Ok(mode) => mode,
+        Err(problem) => return usage(&problem),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match mode {
+        Mode::Console { script } => console::run(script),
+        Mode::Headless { options, app_dir } => run_headless(&app_dir, &options),
+        Mode::Window { app_dir } => {
+            if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+                Err("the Servo window is not built yet; use --headless or --console".into())
+            } else {
+                tracing::info!("no display: running headless");
+                run_headless(&app_dir, &HeadlessOptions::default())
+            }
         }
-    }
-    if app_dir.is_none() {
-        return usage("missing the app directory (weft-appd appends it)");
-    }
-    match console::run(script) {
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("weft-shell: {e}");
@@ -38,10 +52,63 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse(args: Vec<String>) -> Result<Mode, String> {
+    let mut script = Vec::new();
+    let mut options = HeadlessOptions::default();
+    let (mut console, mut headless) = (false, false);
+    let mut app_dir = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--console" => console = true,
+            "--headless" => headless = true,
+            "--script" => script.push(value("--script")?),
+            "--eval" => options.evals.push(value("--eval")?),
+            "--screenshot" => options.screenshot = Some(PathBuf::from(value("--screenshot")?)),
+            "--size" => {
+                let v = value("--size")?;
+                let (w, h) = v.split_once('x').ok_or("--size is WIDTHxHEIGHT")?;
+                options.size = (w.parse().map_err(|_| "bad width")?, h.parse().map_err(|_| "bad height")?);
+            }
+            "--timeout" => {
+                let secs: u64 = value("--timeout")?.parse().map_err(|_| "bad --timeout")?;
+                options.timeout = Duration::from_secs(secs);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            other => app_dir = Some(PathBuf::from(other)),
+        }
+    }
+    let app_dir = app_dir.ok_or("missing the app directory (weft-appd appends it)")?;
+    Ok(if console {
+        Mode::Console { script }
+    } else if headless {
+        Mode::Headless { options, app_dir }
+    } else {
+        Mode::Window { app_dir }
+    })
+}
+
+fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions) -> Result<ExitCode, String> {
+    let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
+    let token = weft_ipc::random_hex(32).map_err(|e| e.to_string())?;
+    let bridge = Bridge::connect(&bootstrap, token).map_err(|e| format!("cannot join the session: {e}"))?;
+    let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
+    let ended = headless::run(&ui_dir, bridge, options)?;
+    Ok(match ended.as_deref() {
+        Some("app-closed") | None => ExitCode::SUCCESS,
+        Some(_) => ExitCode::FAILURE,
+    })
+}
+
 fn usage(problem: &str) -> ExitCode {
     if !problem.is_empty() {
         eprintln!("weft-shell: {problem}");
     }
-    eprintln!("usage (launched by weft-appd): weft-shell [--console] [--script '<type> <json>']... <app-dir>");
+    eprintln!(
+        "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH]] \
+         [--console [--script '<type> <json>']...] <app-dir>"
+    );
     ExitCode::from(2)
 }

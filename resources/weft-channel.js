@@ -1,0 +1,235 @@
+// The `weft.channel` binding, injected by WEFT's Servo embedder as a user script into every
+// document of an app's webview. It defines the channel only in the top-level document of the
+// app's own UI; everywhere else it does nothing. Contract: ../shared/design/weft-channel-api.md.
+//
+// The embedder fills in two placeholders before injecting it: the app UI's base URL and a
+// per-session token. The token lives only in this closure; the embedder refuses transport
+// requests without it, so neither iframes nor page code calling fetch() directly can use the
+// transport.
+//
+// Transport (custom scheme, handled in the embedder's main process):
+//   POST weft://channel/post    {"sends":[{"id","type","payload"}], "consumed": n}
+//   GET  weft://channel/events?cursor=N   newline-delimited JSON events, each with "c" (cursor);
+//        the embedder ends each stream after a while and the binding reconnects from its cursor.
+(() => {
+  "use strict";
+  const APP_BASE = "__WEFT_APP_BASE__";
+  const TOKEN = "__WEFT_TOKEN__";
+  if (window !== window.top) return;
+  if (!String(window.location.href).startsWith(APP_BASE)) return;
+  if (Object.getOwnPropertyDescriptor(window, "weft")) return;
+
+  // Everything the binding uses, captured before any page script can replace it.
+  const fetch = window.fetch.bind(window);
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const DOMExceptionCtor = window.DOMException;
+  const queueMicrotaskFn = window.queueMicrotask.bind(window);
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const MessageEventCtor = window.MessageEvent;
+  const EventCtor = window.Event;
+  const headers = { "X-Weft-Token": TOKEN };
+
+  const state = {
+    sessionId: "",
+    readyState: "connecting",
+    desiredSize: 0,
+    maxMessageBytes: Infinity,
+    nextId: 1,
+    pending: new Map(), // id -> {resolve, reject}
+    outgoing: [], // sends not yet posted
+    consumed: 0, // messages dispatched since the last post
+    flushScheduled: false,
+    cursor: 0,
+    ready: null,
+    readyResolve: null,
+    ended: false,
+  };
+
+  function newReady() {
+    state.ready = new Promise((resolve) => {
+      state.readyResolve = resolve;
+    });
+  }
+  newReady();
+
+  function domError(name, message) {
+    return new DOMExceptionCtor(message, name);
+  }
+
+  class WeftChannel extends EventTarget {
+    get sessionId() {
+      return state.sessionId;
+    }
+    get readyState() {
+      return state.readyState;
+    }
+    get desiredSize() {
+      return state.desiredSize;
+    }
+    get ready() {
+      return state.ready;
+    }
+    send(messageType, payload) {
+      if (state.ended) {
+        return Promise.reject(domError("InvalidStateError", "the session has ended"));
+      }
+      let text;
+      try {
+        text = stringify(payload);
+      } catch (e) {
+        return Promise.reject(new TypeError("payload is not JSON-serialisable: " + e.message));
+      }
+      if (typeof text !== "string") {
+        return Promise.reject(new TypeError("payload is not JSON-serialisable"));
+      }
+      const type = String(messageType);
+      const size = encoder.encode(type).length + encoder.encode(text).length;
+      if (size > state.maxMessageBytes) {
+        return Promise.reject(
+          domError("QuotaExceededError", `message is ${size} bytes; the limit is ${state.maxMessageBytes}`),
+        );
+      }
+      const id = state.nextId++;
+      const promise = new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
+      state.outgoing.push({ id, type, payload: text });
+      scheduleFlush();
+      return promise;
+    }
+  }
+  for (const name of ["message", "sessionend", "error"]) {
+    let handler = null;
+    defineProperty(WeftChannel.prototype, "on" + name, {
+      get() {
+        return handler;
+      },
+      set(value) {
+        if (handler) this.removeEventListener(name, handler);
+        handler = typeof value === "function" ? value : null;
+        if (handler) this.addEventListener(name, handler);
+      },
+      configurable: false,
+      enumerable: true,
+    });
+  }
+  freeze(WeftChannel.prototype);
+  const channel = new WeftChannel();
+  defineProperty(window, "weft", {
+    value: freeze({ channel }),
+    writable: false,
+    configurable: false,
+    enumerable: true,
+  });
+
+  function scheduleFlush() {
+    if (state.flushScheduled) return;
+    state.flushScheduled = true;
+    queueMicrotaskFn(flush);
+  }
+
+  function flush() {
+    state.flushScheduled = false;
+    if (state.outgoing.length === 0 && state.consumed === 0) return;
+    const body = stringify({ sends: state.outgoing, consumed: state.consumed });
+    state.outgoing = [];
+    state.consumed = 0;
+    fetch("weft://channel/post", { method: "POST", body, headers }).catch(() => {});
+  }
+
+  function settle(id, error) {
+    const p = state.pending.get(id);
+    if (!p) return;
+    state.pending.delete(id);
+    if (error) p.reject(error);
+    else p.resolve(undefined);
+  }
+
+  function setDesiredSize(value) {
+    state.desiredSize = value;
+    if (value > 0 && state.readyResolve) {
+      state.readyResolve(undefined);
+      state.readyResolve = null;
+    } else if (value <= 0 && !state.readyResolve && !state.ended) {
+      newReady();
+    }
+  }
+
+  function handle(event) {
+    state.cursor = event.c;
+    switch (event.kind) {
+      case "open":
+        state.sessionId = event.sessionId;
+        state.maxMessageBytes = event.maxMessageBytes;
+        state.readyState = "open";
+        setDesiredSize(event.desiredSize);
+        break;
+      case "desired-size":
+        setDesiredSize(event.value);
+        break;
+      case "admitted":
+        settle(event.id, null);
+        break;
+      case "rejected":
+        settle(event.id, domError(event.name, event.message));
+        break;
+      case "message":
+        channel.dispatchEvent(
+          new MessageEventCtor("message", {
+            data: freeze({ messageType: event.messageType, sequence: event.sequence, payload: event.payload }),
+          }),
+        );
+        state.consumed += 1;
+        scheduleFlush();
+        break;
+      case "error": {
+        const e = new EventCtor("error");
+        defineProperty(e, "name", { value: event.name });
+        defineProperty(e, "message", { value: event.message });
+        channel.dispatchEvent(e);
+        break;
+      }
+      case "sessionend": {
+        if (state.ended) return;
+        state.ended = true;
+        state.readyState = "closed";
+        state.desiredSize = 0;
+        const closed = domError("InvalidStateError", "the session has ended: " + event.reason);
+        for (const id of Array.from(state.pending.keys())) settle(id, closed);
+        const e = new EventCtor("sessionend");
+        defineProperty(e, "reason", { value: event.reason });
+        defineProperty(e, "detail", { value: event.detail });
+        channel.dispatchEvent(e);
+        break;
+      }
+    }
+  }
+
+  async function listen() {
+    while (!state.ended) {
+      let response;
+      try {
+        response = await fetch("weft://channel/events?cursor=" + state.cursor, { headers });
+      } catch (e) {
+        handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "transport failed" });
+        return;
+      }
+      const reader = response.body.getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let newline;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line) handle(parse(line));
+        }
+      }
+    }
+  }
+  listen();
+})();

@@ -1,0 +1,262 @@
+//! The session's UI endpoint inside the shell, and the page-facing event log.
+//!
+//! The protocol state (`UiChannel`) lives here, behind one mutex, driven from two sides: the
+//! broker's frames (a pump thread) and the page's posts (Servo's network threads, through
+//! [`crate::scheme`]). Everything the page must learn becomes one JSON line in the event log,
+//! numbered by a cursor; the page reads the log through a streaming response and reconnects
+//! from its cursor when a stream ends, so nothing is lost between streams.
+
+use bytes::Bytes;
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use weft_ipc::frames::{BrokerToUi, UiToBroker};
+use weft_ipc::transport::{Bootstrap, Inbound, TransportError};
+use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
+
+/// Events the log may hold before the page has read them. Messages are bounded by credit and
+/// verdicts by the pending-send bound; this is a backstop against a page that never reads.
+const MAX_LOG: usize = 8192;
+
+/// Where a page's event stream goes: returns `false` once the stream is gone.
+pub type StreamSink = Box<dyn Fn(Bytes) -> bool + Send>;
+
+/// What the page posts: sends, and how many messages it has dispatched since its last post.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagePost {
+    /// New sends, in order.
+    #[serde(default)]
+    pub sends: Vec<PageSend>,
+    /// Messages dispatched to page code since the last post (grants the broker credit).
+    #[serde(default)]
+    pub consumed: u32,
+}
+
+/// One `send()` from the page.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSend {
+    /// The page's id for the promise.
+    pub id: u64,
+    /// The message type.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// The payload as JSON text.
+    pub payload: String,
+}
+
+struct State {
+    connection: UiConnection,
+    /// Channel sequence → the page's promise id.
+    ids: HashMap<u64, u64>,
+    /// Sizes of messages shown to the page and not yet reported consumed.
+    shown_sizes: VecDeque<u64>,
+    log: VecDeque<(u64, String)>,
+    next_cursor: u64,
+    stream: Option<(u64, StreamSink)>,
+    next_stream: u64,
+    last_desired: i64,
+    last_activity: Instant,
+    ended: Option<String>,
+}
+
+/// The shell's UI endpoint for one session. Cheap to clone; all clones share the state.
+#[derive(Clone)]
+pub struct Bridge {
+    state: Arc<Mutex<State>>,
+    token: Arc<str>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Bridge {
+    /// Joins the session described by `bootstrap` and starts relaying. `token` is the secret
+    /// the page's binding must present.
+    pub fn connect(bootstrap: &Bootstrap, token: String) -> Result<Bridge, TransportError> {
+        let (frames_tx, frames) = mpsc::sync_channel::<Inbound<BrokerToUi>>(4096);
+        let connection =
+            UiConnection::connect(bootstrap, Duration::from_secs(10), move |item| frames_tx.send(item).is_ok())?;
+        let welcome = connection.channel.welcome().clone();
+        let desired = connection.channel.desired_size();
+        let mut state = State {
+            connection,
+            ids: HashMap::new(),
+            shown_sizes: VecDeque::new(),
+            log: VecDeque::new(),
+            next_cursor: 1,
+            stream: None,
+            next_stream: 1,
+            last_desired: desired,
+            last_activity: Instant::now(),
+            ended: None,
+        };
+        state.push(json!({
+            "kind": "open",
+            "sessionId": welcome.session_id.0,
+            "app": welcome.app_name,
+            "maxMessageBytes": welcome.max_message_bytes,
+            "uiEventTypes": welcome.ui_event_types,
+            "desiredSize": desired,
+        }));
+        let bridge = Bridge { state: Arc::new(Mutex::new(state)), token: token.into() };
+        let pump = bridge.clone();
+        std::thread::Builder::new()
+            .name("weft-bridge".into())
+            .spawn(move || {
+                for item in frames {
+                    pump.on_inbound(item);
+                }
+            })
+            .map_err(TransportError::Io)?;
+        Ok(bridge)
+    }
+
+    /// The token the page must present.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    fn on_inbound(&self, item: Inbound<BrokerToUi>) {
+        let mut state = lock(&self.state);
+        let mut out = Vec::new();
+        let mut notices = Vec::new();
+        match item {
+            Inbound::Frame(frame) => state.connection.channel.on_frame(frame, &mut out, &mut notices),
+            end => {
+                if let Some((reason, detail)) = transport_end_reason(&end) {
+                    state.connection.channel.on_transport_end(reason, &detail, &mut notices);
+                }
+            }
+        }
+        state.finish(out, notices);
+    }
+
+    /// Handles a post from the page (already authorised).
+    pub fn on_post(&self, post: PagePost) {
+        let mut state = lock(&self.state);
+        let mut out = Vec::new();
+        let notices = Vec::new();
+        if post.consumed > 0 {
+            let n = (post.consumed as usize).min(state.shown_sizes.len());
+            let bytes: u64 = state.shown_sizes.drain(..n).sum();
+            state.connection.channel.consumed(n as u32, bytes, &mut out);
+        }
+        for send in post.sends {
+            match state.connection.channel.send(&send.message_type, send.payload, &mut out) {
+                Ok(sequence) => {
+                    state.ids.insert(sequence, send.id);
+                }
+                Err(rejection) => state.push(json!({
+                    "kind": "rejected", "id": send.id, "name": rejection.kind.name(), "message": rejection.detail,
+                })),
+            }
+        }
+        state.finish(out, notices);
+    }
+
+    /// Opens the page's event stream from `cursor`: replays what the page has not seen, then
+    /// follows. A newer stream replaces an older one. Returns the stream's id.
+    pub fn open_stream(&self, cursor: u64, stream: StreamSink) -> u64 {
+        let mut state = lock(&self.state);
+        let id = state.next_stream;
+        state.next_stream += 1;
+        while state.log.front().is_some_and(|(c, _)| *c <= cursor) {
+            state.log.pop_front();
+        }
+        for (_, line) in &state.log {
+            if !stream(Bytes::from(format!("{line}\n"))) {
+                return id;
+            }
+        }
+        state.stream = Some((id, stream));
+        id
+    }
+
+    /// Stops following on stream `id`, if it is still the current one.
+    pub fn close_stream(&self, id: u64) {
+        let mut state = lock(&self.state);
+        if state.stream.as_ref().is_some_and(|(current, _)| *current == id) {
+            state.stream = None;
+        }
+    }
+
+    /// The user closes the app: ends the session as `app-closed`.
+    pub fn close_app(&self) {
+        let mut state = lock(&self.state);
+        let mut out = Vec::new();
+        state.connection.channel.close(&mut out);
+        state.finish(out, Vec::new());
+    }
+
+    /// How the session ended, once it has.
+    pub fn ended(&self) -> Option<String> {
+        lock(&self.state).ended.clone()
+    }
+
+    /// When the page last had something to learn.
+    pub fn last_activity(&self) -> Instant {
+        lock(&self.state).last_activity
+    }
+}
+
+impl State {
+    fn push(&mut self, mut event: serde_json::Value) {
+        let cursor = self.next_cursor;
+        self.next_cursor += 1;
+        event["c"] = json!(cursor);
+        let line = event.to_string();
+        if let Some((_, stream)) = &self.stream {
+            if !stream(Bytes::from(format!("{line}\n"))) {
+                self.stream = None;
+            }
+        }
+        self.log.push_back((cursor, line));
+        if self.log.len() > MAX_LOG {
+            tracing::warn!("the page is not reading its events; dropping the oldest");
+            self.log.pop_front();
+        }
+        self.last_activity = Instant::now();
+    }
+
+    fn finish(&mut self, out: Vec<UiToBroker>, mut notices: Vec<UiNotice>) {
+        self.connection.transmit(out, &mut notices);
+        for notice in notices {
+            match notice {
+                UiNotice::Admitted(sequence) => {
+                    if let Some(id) = self.ids.remove(&sequence) {
+                        self.push(json!({"kind": "admitted", "id": id}));
+                    }
+                }
+                UiNotice::Rejected(sequence, r) => {
+                    if let Some(id) = self.ids.remove(&sequence) {
+                        self.push(json!({"kind": "rejected", "id": id, "name": r.kind.name(), "message": r.detail}));
+                    }
+                }
+                UiNotice::Message(e) => {
+                    let payload: serde_json::Value =
+                        serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null);
+                    self.shown_sizes.push_back(e.size() as u64);
+                    self.push(json!({
+                        "kind": "message", "messageType": e.message_type, "sequence": e.sequence, "payload": payload,
+                    }));
+                }
+                UiNotice::Error(r) => self.push(json!({"kind": "error", "name": r.kind.name(), "message": r.detail})),
+                UiNotice::SessionEnd(end) => {
+                    tracing::info!(reason = %end.reason, detail = %end.detail, "session ended");
+                    self.ended = Some(end.reason.code().to_owned());
+                    self.push(json!({"kind": "sessionend", "reason": end.reason.code(), "detail": end.detail}));
+                }
+            }
+        }
+        let desired = self.connection.channel.desired_size();
+        if desired != self.last_desired && self.ended.is_none() {
+            self.last_desired = desired;
+            self.push(json!({"kind": "desired-size", "value": desired}));
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Running an app view with no display: Mesa's software GL (surfaceless EGL), Servo's event
+//! loop driven by its waker, no winit. Used by tests and by machines without a display.
+
+use crate::bridge::Bridge;
+use crate::policy::UiPolicy;
+use crate::view::AppView;
+use servo::{EventLoopWaker, RenderingContext, SoftwareRenderingContext};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a headless run does.
+#[derive(Clone, Debug)]
+pub struct HeadlessOptions {
+    /// Viewport size in pixels.
+    pub size: (u32, u32),
+    /// Scripts to evaluate in the page once it has loaded, in order (e.g. scripted clicks).
+    pub evals: Vec<String>,
+    /// Where to write a PNG once the page has settled; the app is then closed.
+    pub screenshot: Option<PathBuf>,
+    /// The page has settled when the channel has been quiet this long after the scripts.
+    pub settle: Duration,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+impl Default for HeadlessOptions {
+    fn default() -> Self {
+        HeadlessOptions {
+            size: (640, 400),
+            evals: Vec::new(),
+            screenshot: None,
+            settle: Duration::from_millis(300),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Wakes the embedder loop when Servo has work (never poll: every fetch waits for this loop).
+#[derive(Clone, Default)]
+pub struct CondvarWaker(Arc<(Mutex<bool>, Condvar)>);
+
+impl EventLoopWaker for CondvarWaker {
+    fn clone_box(&self) -> Box<dyn EventLoopWaker> {
+        Box::new(self.clone())
+    }
+
+    fn wake(&self) {
+        let (flag, condvar) = &*self.0;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        condvar.notify_one();
+    }
+}
+
+impl CondvarWaker {
+    /// Waits for a wake-up, at most `timeout`.
+    pub fn wait(&self, timeout: Duration) {
+        let (flag, condvar) = &*self.0;
+        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut guard, _) =
+            condvar.wait_timeout_while(guard, timeout, |woken| !*woken).unwrap_or_else(|p| p.into_inner());
+        *guard = false;
+    }
+}
+
+/// Runs the app headless until the screenshot is written (then closes the app) or, without a
+/// screenshot, until the session ends. Returns the session's end reason if it ended.
+pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) -> Result<Option<String>, String> {
+    crate::install_crypto_provider();
+    let started = Instant::now();
+    let policy = UiPolicy::new(ui_dir)?;
+    let entry = policy.base().join("index.html").map_err(|e| e.to_string())?;
+    let context = SoftwareRenderingContext::new(dpi::PhysicalSize::new(options.size.0, options.size.1))
+        .map_err(|e| format!("no software rendering context: {e:?}"))?;
+    let context: Rc<dyn RenderingContext> = Rc::new(context);
+    context.make_current().map_err(|e| format!("cannot make the GL context current: {e:?}"))?;
+    let waker = CondvarWaker::default();
+    let view = AppView::new(context, Box::new(waker.clone()), policy, entry, bridge.clone());
+
+    let spin_until = |what: &str, done: &dyn Fn() -> bool| -> Result<(), String> {
+        while !done() {
+            if view.state.crashed.get() {
+                return Err("the page crashed".into());
+            }
+            if started.elapsed() > options.timeout {
+                return Err(format!("timed out waiting for {what}"));
+            }
+            view.servo.spin_event_loop();
+            waker.wait(Duration::from_millis(20));
+        }
+        Ok(())
+    };
+    spin_until("the page to load", &|| view.state.loaded.get())?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "page loaded");
+
+    for script in &options.evals {
+        let done = Rc::new(RefCell::new(None));
+        let slot = done.clone();
+        view.webview.evaluate_javascript(script, move |result| {
+            *slot.borrow_mut() = Some(result.map(|_| ()).map_err(|e| format!("{e:?}")));
+        });
+        spin_until("a script", &|| done.borrow().is_some())?;
+        let outcome = done.borrow_mut().take();
+        if let Some(Err(e)) = outcome {
+            return Err(format!("script failed: {e}"));
+        }
+    }
+
+    let Some(path) = &options.screenshot else {
+        spin_until("the session to end", &|| bridge.ended().is_some())?;
+        return Ok(bridge.ended());
+    };
+    // Settled: the channel quiet for `settle`, then one more frame painted.
+    spin_until("the page to settle", &|| bridge.last_activity().elapsed() >= options.settle)?;
+    view.state.new_frame.set(false);
+    let shot = Rc::new(RefCell::new(None));
+    let slot = shot.clone();
+    view.webview.take_screenshot(None, move |result| {
+        *slot.borrow_mut() = Some(result.map_err(|e| format!("{e:?}")));
+    });
+    spin_until("the screenshot", &|| shot.borrow().is_some())?;
+    let image = shot.borrow_mut().take().ok_or("no screenshot")??;
+    image.save(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), ms = started.elapsed().as_millis() as u64, "screenshot written");
+    bridge.close_app();
+    spin_until("the session to end", &|| bridge.ended().is_some())?;
+    Ok(bridge.ended())
+}

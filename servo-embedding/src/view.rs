@@ -1,0 +1,115 @@
+//! One app's Servo instance and webview: the binding, the transport, the load policy, and a
+//! delegate that routes Servo's callbacks and does nothing else. Shared by every window kind.
+
+use crate::bridge::Bridge;
+use crate::policy::UiPolicy;
+use crate::scheme::{ChannelScheme, SCHEME};
+use servo::protocol_handler::ProtocolRegistry;
+use servo::{
+    CreateNewWebViewRequest, EventLoopWaker, LoadStatus, NavigationRequest, RenderingContext, Servo, ServoBuilder,
+    UserContentManager, UserScript, WebResourceLoad, WebResourceResponse, WebView, WebViewBuilder, WebViewDelegate,
+};
+use std::cell::Cell;
+use std::rc::Rc;
+use url::Url;
+
+/// What the delegate has seen, for the embedder's loop.
+#[derive(Default)]
+pub struct ViewState {
+    /// The top-level document finished loading.
+    pub loaded: Cell<bool>,
+    /// A frame was painted since the loop last looked.
+    pub new_frame: Cell<bool>,
+    /// The content crashed.
+    pub crashed: Cell<bool>,
+}
+
+struct Delegate {
+    policy: UiPolicy,
+    state: Rc<ViewState>,
+}
+
+impl WebViewDelegate for Delegate {
+    fn notify_new_frame_ready(&self, webview: WebView) {
+        webview.paint();
+        self.state.new_frame.set(true);
+    }
+
+    fn notify_load_status_changed(&self, _webview: WebView, status: LoadStatus) {
+        if status == LoadStatus::Complete {
+            self.state.loaded.set(true);
+        }
+    }
+
+    fn notify_crashed(&self, _webview: WebView, reason: String, _backtrace: Option<String>) {
+        tracing::error!(%reason, "the page crashed");
+        self.state.crashed.set(true);
+    }
+
+    fn request_navigation(&self, _webview: WebView, request: NavigationRequest) {
+        if self.policy.may_navigate(&request.url) {
+            request.allow();
+        } else {
+            tracing::warn!(url = %request.url, "refused a navigation outside the app's ui/");
+            request.deny();
+        }
+    }
+
+    fn request_create_new(&self, _parent: WebView, _request: CreateNewWebViewRequest) {
+        // Dropping the request refuses the popup.
+        tracing::warn!("refused a popup");
+    }
+
+    fn load_web_resource(&self, _webview: WebView, load: WebResourceLoad) {
+        let url = load.request.url.clone();
+        if !self.policy.may_load(&url) {
+            tracing::warn!(url = %url, "refused a load outside the app's ui/");
+            load.intercept(WebResourceResponse::new(url).status_code(http::StatusCode::FORBIDDEN)).cancel();
+        }
+        // Dropping `load` lets an allowed load proceed untouched.
+    }
+
+    fn show_console_message(&self, _webview: WebView, level: servo::ConsoleLogLevel, message: String) {
+        tracing::info!(target: "weft_page", ?level, "{message}");
+    }
+}
+
+/// A running app view.
+pub struct AppView {
+    /// The engine.
+    pub servo: Servo,
+    /// The app's webview.
+    pub webview: WebView,
+    /// What the delegate saw.
+    pub state: Rc<ViewState>,
+    // Dropping the manager destroys it inside Servo: keep it as long as the view.
+    _user_content: Rc<UserContentManager>,
+}
+
+impl AppView {
+    /// Builds Servo and the app's webview on `rendering_context`, loading `ui/index.html`.
+    pub fn new(
+        rendering_context: Rc<dyn RenderingContext>,
+        waker: Box<dyn EventLoopWaker>,
+        policy: UiPolicy,
+        entry: Url,
+        bridge: Bridge,
+    ) -> AppView {
+        let mut registry = ProtocolRegistry::default();
+        if let Err(e) = registry.register(SCHEME, ChannelScheme::new(bridge.clone())) {
+            tracing::error!(error = ?e, "cannot register the weft:// scheme");
+        }
+        let servo = ServoBuilder::default().protocol_registry(registry).event_loop_waker(waker).build();
+        let user_content = Rc::new(UserContentManager::new(&servo));
+        let binding = crate::binding_source(policy.base().as_str(), bridge.token());
+        user_content.add_script(Rc::new(UserScript::new(binding, None)));
+        let state = Rc::new(ViewState::default());
+        let delegate = Rc::new(Delegate { policy, state: state.clone() });
+        let webview = WebViewBuilder::new(&servo, rendering_context)
+            .user_content_manager(user_content.clone())
+            .url(entry)
+            .delegate(delegate)
+            .build();
+        AppView { servo, webview, state, _user_content: user_content }
+    }
+}
