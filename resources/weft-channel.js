@@ -36,13 +36,17 @@
   const state = {
     sessionId: "",
     readyState: "connecting",
-    desiredSize: 0,
+    desiredSize: 0, // as last reported by the embedder
+    embedderDesired: 0,
+    sendsMade: 0, // sends accepted by send() and handed to the transport
+    sendsSeen: 0, // of those, how many the embedder had processed at its last report
     maxMessageBytes: Infinity,
     nextId: 1,
     pending: new Map(), // id -> {resolve, reject}
     outgoing: [], // sends not yet posted
     consumed: 0, // messages dispatched since the last post
     flushScheduled: false,
+    posting: false, // one post in flight at a time: Servo may serve concurrent fetches out of order
     cursor: 0,
     ready: null,
     readyResolve: null,
@@ -96,6 +100,8 @@
       const id = state.nextId++;
       const promise = new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
       state.outgoing.push({ id, type, payload: text });
+      state.sendsMade += 1;
+      updateDesiredSize();
       scheduleFlush();
       return promise;
     }
@@ -132,11 +138,16 @@
 
   function flush() {
     state.flushScheduled = false;
-    if (state.outgoing.length === 0 && state.consumed === 0) return;
+    if (state.posting || (state.outgoing.length === 0 && state.consumed === 0)) return;
     const body = stringify({ sends: state.outgoing, consumed: state.consumed });
     state.outgoing = [];
     state.consumed = 0;
-    fetch("weft://channel/post", { method: "POST", body, headers }).catch(() => {});
+    state.posting = true;
+    const done = () => {
+      state.posting = false;
+      if (state.outgoing.length > 0 || state.consumed > 0) scheduleFlush();
+    };
+    fetch("weft://channel/post", { method: "POST", body, headers }).then(done, done);
   }
 
   function settle(id, error) {
@@ -147,7 +158,9 @@
     else p.resolve(undefined);
   }
 
-  function setDesiredSize(value) {
+  // desiredSize = the embedder's last figure, less the sends it had not yet seen.
+  function updateDesiredSize() {
+    const value = state.embedderDesired - (state.sendsMade - state.sendsSeen);
     state.desiredSize = value;
     if (value > 0 && state.readyResolve) {
       state.readyResolve(undefined);
@@ -164,10 +177,13 @@
         state.sessionId = event.sessionId;
         state.maxMessageBytes = event.maxMessageBytes;
         state.readyState = "open";
-        setDesiredSize(event.desiredSize);
+        state.embedderDesired = event.desiredSize;
+        updateDesiredSize();
         break;
       case "desired-size":
-        setDesiredSize(event.value);
+        state.embedderDesired = event.value;
+        state.sendsSeen = event.received;
+        updateDesiredSize();
         break;
       case "admitted":
         settle(event.id, null);

@@ -59,6 +59,9 @@ struct State {
     stream: Option<(u64, StreamSink)>,
     next_stream: u64,
     last_desired: i64,
+    /// Sends received from the page so far (lets the page correct its `desiredSize` for sends
+    /// it made that the embedder had not seen yet).
+    received_sends: u64,
     last_activity: Instant,
     ended: Option<String>,
 }
@@ -92,6 +95,7 @@ impl Bridge {
             stream: None,
             next_stream: 1,
             last_desired: desired,
+            received_sends: 0,
             last_activity: Instant::now(),
             ended: None,
         };
@@ -145,6 +149,12 @@ impl Bridge {
             let n = (post.consumed as usize).min(state.shown_sizes.len());
             let bytes: u64 = state.shown_sizes.drain(..n).sum();
             state.connection.channel.consumed(n as u32, bytes, &mut out);
+        }
+        let had_sends = !post.sends.is_empty();
+        state.received_sends += post.sends.len() as u64;
+        if had_sends {
+            // Always tell the page where its sends stand, even if the window did not move.
+            state.last_desired = i64::MIN;
         }
         for send in post.sends {
             match state.connection.channel.send(&send.message_type, send.payload, &mut out) {
@@ -256,7 +266,7 @@ impl State {
         let desired = self.connection.channel.desired_size();
         if desired != self.last_desired && self.ended.is_none() {
             self.last_desired = desired;
-            self.push(json!({"kind": "desired-size", "value": desired}));
+            self.push(json!({"kind": "desired-size", "value": desired, "received": self.received_sends}));
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::policy::UiPolicy;
 use crate::view::AppView;
 use servo::{EventLoopWaker, RenderingContext, SoftwareRenderingContext};
 use std::cell::RefCell;
+use std::io::Write;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -24,7 +25,15 @@ pub struct HeadlessOptions {
     pub settle: Duration,
     /// Give up after this long.
     pub timeout: Duration,
+    /// Console lines starting with [`REPORT_PREFIX`] are appended here (a reporting path for
+    /// tests that is not the channel under test).
+    pub report: Option<PathBuf>,
+    /// Close the app once the page logs this console line.
+    pub done_marker: Option<String>,
 }
+
+/// The prefix of console lines copied to [`HeadlessOptions::report`].
+pub const REPORT_PREFIX: &str = "WEFT-RESULT ";
 
 impl Default for HeadlessOptions {
     fn default() -> Self {
@@ -34,6 +43,8 @@ impl Default for HeadlessOptions {
             screenshot: None,
             settle: Duration::from_millis(300),
             timeout: Duration::from_secs(60),
+            report: None,
+            done_marker: None,
         }
     }
 }
@@ -79,8 +90,24 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let waker = CondvarWaker::default();
     let view = AppView::new(context, Box::new(waker.clone()), policy, entry, bridge.clone());
 
+    let report = RefCell::new(match &options.report {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => None,
+    });
+    let done_seen = std::cell::Cell::new(false);
+    let drain_console = || {
+        for line in view.state.console.borrow_mut().drain(..) {
+            if let (Some(file), Some(result)) = (report.borrow_mut().as_mut(), line.strip_prefix(REPORT_PREFIX)) {
+                let _ = writeln!(file, "{result}");
+            }
+            if options.done_marker.as_deref() == Some(line.as_str()) {
+                done_seen.set(true);
+            }
+        }
+    };
     let spin_until = |what: &str, done: &dyn Fn() -> bool| -> Result<(), String> {
         while !done() {
+            drain_console();
             if view.state.crashed.get() {
                 return Err("the page crashed".into());
             }
@@ -90,6 +117,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
             view.servo.spin_event_loop();
             waker.wait(Duration::from_millis(20));
         }
+        drain_console();
         Ok(())
     };
     spin_until("the page to load", &|| view.state.loaded.get())?;
@@ -108,6 +136,13 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         }
     }
 
+    if options.done_marker.is_some() {
+        // Wait for the marker even after the session ended: the page still reacts to the end.
+        spin_until("the page's done marker", &|| done_seen.get())?;
+        if bridge.ended().is_none() {
+            bridge.close_app();
+        }
+    }
     let Some(path) = &options.screenshot else {
         spin_until("the session to end", &|| bridge.ended().is_some())?;
         return Ok(bridge.ended());

@@ -9,7 +9,7 @@ use servo::{
     CreateNewWebViewRequest, EventLoopWaker, LoadStatus, NavigationRequest, RenderingContext, Servo, ServoBuilder,
     UserContentManager, UserScript, WebResourceLoad, WebResourceResponse, WebView, WebViewBuilder, WebViewDelegate,
 };
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use url::Url;
 
@@ -22,7 +22,12 @@ pub struct ViewState {
     pub new_frame: Cell<bool>,
     /// The content crashed.
     pub crashed: Cell<bool>,
+    /// Console messages not yet taken by the embedder loop (bounded).
+    pub console: RefCell<Vec<String>>,
 }
+
+/// Console messages kept for the embedder loop before the oldest are dropped.
+const MAX_CONSOLE: usize = 10_000;
 
 struct Delegate {
     policy: UiPolicy,
@@ -71,6 +76,10 @@ impl WebViewDelegate for Delegate {
 
     fn show_console_message(&self, _webview: WebView, level: servo::ConsoleLogLevel, message: String) {
         tracing::info!(target: "weft_page", ?level, "{message}");
+        let mut console = self.state.console.borrow_mut();
+        if console.len() < MAX_CONSOLE {
+            console.push(message);
+        }
     }
 }
 

@@ -132,6 +132,13 @@ impl Daemon {
         }
     }
 
+    /// Launches a session whose UI is `ui_command`; returns the launch answer's session object.
+    pub fn launch_ui(&self, app_dir: &Path, ui_command: &[String]) -> Value {
+        let response = self.request(json!({"op": "launch", "app_dir": app_dir, "ui_command": ui_command}));
+        assert_eq!(response["ok"], true, "launch failed: {response}\ndaemon log:\n{}", self.log());
+        response["session"].clone()
+    }
+
     /// Launches a session of `app_dir` whose UI is a test peer; returns the connected peer.
     pub fn launch(&self, app_dir: &Path) -> Peer {
         self.launch_with(app_dir, &[]).expect("launch")

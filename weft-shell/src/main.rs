@@ -5,6 +5,8 @@
 //! - `--headless [--screenshot PNG] [--eval JS]... [--size WxH]`: renders `ui/index.html` with
 //!   Servo and software GL, no display needed; with `--screenshot`, writes a PNG once the page
 //!   has settled and closes the app.
+//!   `--report FILE` copies the page's `WEFT-RESULT …` console lines to FILE and
+//!   `--until-console LINE` closes the app once the page logs LINE (for tests).
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
 //! - default: the Servo window (not built yet: falls back to headless when there is no display).
 
@@ -66,6 +68,8 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--script" => script.push(value("--script")?),
             "--eval" => options.evals.push(value("--eval")?),
             "--screenshot" => options.screenshot = Some(PathBuf::from(value("--screenshot")?)),
+            "--report" => options.report = Some(PathBuf::from(value("--report")?)),
+            "--until-console" => options.done_marker = Some(value("--until-console")?),
             "--size" => {
                 let v = value("--size")?;
                 let (w, h) = v.split_once('x').ok_or("--size is WIDTHxHEIGHT")?;

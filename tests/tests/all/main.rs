@@ -6,4 +6,5 @@ mod backpressure;
 mod control;
 mod failures;
 mod messaging;
+mod shell;
 mod violations;

@@ -1,0 +1,119 @@
+//! The Servo shell, headless, with a real weft-appd and real cores: `weft.channel` in real
+//! pages, screenshots of the counter. Pages report through the console (`--report`), not
+//! through the channel under test.
+
+use std::path::Path;
+use weft_tests::harness::{app, bin, example_core, repo_root, wait_gone, Daemon, ECHO_MANIFEST, HOSTILE_MANIFEST};
+
+/// Runs `page` (with `extra` files beside it) as the UI of an app; returns the page's results.
+fn run_page(manifest: &str, core: &str, page: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let daemon = Daemon::start();
+    let app = app(manifest, &example_core(core));
+    let pages = repo_root().join("tests/shell");
+    std::fs::copy(pages.join(page), app.path().join("ui/index.html")).expect("page");
+    for file in extra {
+        std::fs::copy(pages.join(file), app.path().join("ui").join(file)).expect("extra file");
+    }
+    let report = app.path().join("report.jsonl");
+    let session = daemon.launch_ui(
+        app.path(),
+        &shell_command(&["--report", &report.display().to_string(), "--until-console", "WEFT-DONE"]),
+    );
+    let id = session["session_id"].as_str().expect("id").to_owned();
+    let status = daemon.wait_for_status(&id, "the page to finish", |s| s["state"] == "ended");
+    // The page may still be reacting to the end: its results are complete when the shell exits.
+    wait_gone(session["ui_pid"].as_u64().expect("ui pid") as u32, "weft-shell");
+    let results: Vec<serde_json::Value> = std::fs::read_to_string(&report)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad result line {l:?}: {e}")))
+        .collect();
+    let failed: Vec<&serde_json::Value> = results.iter().filter(|r| r["ok"] != true).collect();
+    assert!(failed.is_empty(), "failed: {failed:#?}\nstatus: {status:#}\nlog:\n{}", daemon.log());
+    results
+}
+
+fn shell_command(extra: &[&str]) -> Vec<String> {
+    let mut command =
+        vec![bin("weft-shell").display().to_string(), "--headless".into(), "--timeout".into(), "60".into()];
+    command.extend(extra.iter().map(|s| s.to_string()));
+    command
+}
+
+fn names(results: &[serde_json::Value]) -> Vec<String> {
+    results.iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect()
+}
+
+#[test]
+fn channel_in_a_real_page_round_trips_orders_and_rejects() {
+    let results = run_page(ECHO_MANIFEST, "echo", "channel.html", &["frame.html"]);
+    let names = names(&results);
+    for expected in [
+        "binding-present",
+        "binding-not-writable",
+        "round-trip",
+        "open-after-traffic",
+        "ordering-1000",
+        "unknown-type",
+        "schema-mismatch",
+        "strict-ok",
+        "oversize",
+        "not-serialisable",
+        "direct-fetch-refused",
+        "iframe-has-no-channel",
+        "iframe-transport-refused",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
+    }
+}
+
+#[test]
+fn a_trapping_core_ends_the_page_session_once_and_later_sends_fail() {
+    let results = run_page(HOSTILE_MANIFEST, "hostile", "trap.html", &[]);
+    let names = names(&results);
+    for expected in ["sessionend-reason", "closed-after-end", "send-after-end", "sessionend-once"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
+    }
+}
+
+fn screenshot(app_dir: &Path, clicks: usize, out: &Path) {
+    let daemon = Daemon::start();
+    let mut extra = vec!["--screenshot".to_string(), out.display().to_string()];
+    for _ in 0..clicks {
+        extra.push("--eval".into());
+        extra.push("document.getElementById('inc').click()".into());
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let session = daemon.launch_ui(app_dir, &shell_command(&extra));
+    let id = session["session_id"].as_str().expect("id").to_owned();
+    let status = daemon.wait_for_status(&id, "the screenshot run to end", |s| s["state"] == "ended");
+    assert_eq!(status["end"]["reason"], "app-closed", "{status:#}\n{}", daemon.log());
+}
+
+#[test]
+fn headless_screenshot_shows_the_count_computed_by_the_core() {
+    let counter = repo_root().join("examples/counter");
+    let manifest = std::fs::read_to_string(counter.join("weft.toml")).expect("manifest");
+    let html = std::fs::read_to_string(counter.join("ui/index.html")).expect("page");
+
+    // The real counter, clicked three times: the page shows what the Wasm core computed.
+    let real = app(&manifest, &example_core("counter"));
+    std::fs::copy(counter.join("ui/index.html"), real.path().join("ui/index.html")).expect("ui");
+    let shot = real.path().join("counter.png");
+    screenshot(real.path(), 3, &shot);
+
+    // A reference: the same page with a static "3" and no script.
+    let reference = app(&manifest, &example_core("counter"));
+    let script_start = html.find("<script>").expect("script");
+    let static_html = html[..script_start].replace("<p id=\"value\">…</p>", "<p id=\"value\">3</p>");
+    assert_ne!(static_html, html[..script_start], "the counter page changed shape");
+    std::fs::write(reference.path().join("ui/index.html"), static_html).expect("reference ui");
+    let reference_shot = reference.path().join("reference.png");
+    screenshot(reference.path(), 0, &reference_shot);
+
+    let a = image::open(&shot).expect("screenshot").to_rgba8();
+    let b = image::open(&reference_shot).expect("reference").to_rgba8();
+    assert_eq!(a.dimensions(), b.dimensions());
+    let differing = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
+    assert_eq!(differing, 0, "the counter screenshot differs from a page showing 3 in {differing} pixels");
+}
