@@ -3,10 +3,23 @@
 //! through the channel under test.
 
 use std::path::Path;
-use weft_tests::harness::{app, bin, example_core, repo_root, wait_gone, Daemon, ECHO_MANIFEST, HOSTILE_MANIFEST};
+use weft_tests::harness::{
+    app, bin, example_core, kill9, repo_root, wait_gone, Daemon, ECHO_MANIFEST, HOSTILE_MANIFEST,
+};
 
 /// Runs `page` (with `extra` files beside it) as the UI of an app; returns the page's results.
 fn run_page(manifest: &str, core: &str, page: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    run_page_with(manifest, core, page, extra, |_, _| {})
+}
+
+/// Like [`run_page`], calling `meanwhile(daemon, session)` once the session is open.
+fn run_page_with(
+    manifest: &str,
+    core: &str,
+    page: &str,
+    extra: &[&str],
+    meanwhile: impl FnOnce(&Daemon, &serde_json::Value),
+) -> Vec<serde_json::Value> {
     let daemon = Daemon::start();
     let app = app(manifest, &example_core(core));
     let pages = repo_root().join("tests/shell");
@@ -20,6 +33,7 @@ fn run_page(manifest: &str, core: &str, page: &str, extra: &[&str]) -> Vec<serde
         &shell_command(&["--report", &report.display().to_string(), "--until-console", "WEFT-DONE"]),
     );
     let id = session["session_id"].as_str().expect("id").to_owned();
+    meanwhile(&daemon, &session);
     let status = daemon.wait_for_status(&id, "the page to finish", |s| s["state"] == "ended");
     // The page may still be reacting to the end: its results are complete when the shell exits.
     wait_gone(session["ui_pid"].as_u64().expect("ui pid") as u32, "weft-shell");
@@ -116,4 +130,28 @@ fn headless_screenshot_shows_the_count_computed_by_the_core() {
     assert_eq!(a.dimensions(), b.dimensions());
     let differing = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
     assert_eq!(differing, 0, "the counter screenshot differs from a page showing 3 in {differing} pixels");
+}
+
+#[test]
+fn a_killed_core_reaches_the_page_as_core_crashed() {
+    let results = run_page_with(ECHO_MANIFEST, "echo", "crash.html", &[], |daemon, session| {
+        let id = session["session_id"].as_str().expect("id");
+        daemon.wait_for_status(id, "the page's first event", |s| s["stats"]["ui_events_admitted"] == 1);
+        kill9(session["core_pid"].as_u64().expect("core pid") as u32);
+    });
+    assert!(names(&results).iter().any(|n| n == "sessionend-core-crashed"), "{results:?}");
+}
+
+#[test]
+fn the_shell_exiting_ends_the_session_and_the_core() {
+    let daemon = Daemon::start();
+    let app = app(ECHO_MANIFEST, &example_core("echo"));
+    std::fs::copy(repo_root().join("tests/shell/idle.html"), app.path().join("ui/index.html")).expect("page");
+    let session = daemon.launch_ui(app.path(), &shell_command(&["--until-console", "never"]));
+    let id = session["session_id"].as_str().expect("id").to_owned();
+    daemon.wait_for_status(&id, "the page's event", |s| s["stats"]["ui_events_admitted"] == 1);
+    kill9(session["ui_pid"].as_u64().expect("ui pid") as u32);
+    wait_gone(session["core_pid"].as_u64().expect("core pid") as u32, "the core after the shell died");
+    let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
+    assert_eq!(status["end"]["reason"], "ui-lost");
 }
