@@ -71,6 +71,7 @@ struct State {
 pub struct Bridge {
     state: Arc<Mutex<State>>,
     token: Arc<str>,
+    app_name: Arc<str>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -107,7 +108,11 @@ impl Bridge {
             "uiEventTypes": welcome.ui_event_types,
             "desiredSize": desired,
         }));
-        let bridge = Bridge { state: Arc::new(Mutex::new(state)), token: token.into() };
+        let bridge = Bridge {
+            state: Arc::new(Mutex::new(state)),
+            token: token.into(),
+            app_name: welcome.app_name.as_str().into(),
+        };
         let pump = bridge.clone();
         std::thread::Builder::new()
             .name("weft-bridge".into())
@@ -118,6 +123,11 @@ impl Bridge {
             })
             .map_err(TransportError::Io)?;
         Ok(bridge)
+    }
+
+    /// The app's name, from its manifest.
+    pub fn app_name(&self) -> &str {
+        &self.app_name
     }
 
     /// The token the page must present.

@@ -88,7 +88,15 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let context: Rc<dyn RenderingContext> = Rc::new(context);
     context.make_current().map_err(|e| format!("cannot make the GL context current: {e:?}"))?;
     let waker = CondvarWaker::default();
-    let view = AppView::new(context, Box::new(waker.clone()), policy, entry, bridge.clone());
+    let view = AppView::new(
+        context,
+        Box::new(waker.clone()),
+        policy,
+        entry,
+        bridge.clone(),
+        Box::new(|webview| webview.paint()),
+        1.0,
+    );
 
     let report = RefCell::new(match &options.report {
         Some(path) => Some(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),

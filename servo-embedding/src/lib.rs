@@ -6,6 +6,7 @@
 //! - [`policy`]: what the app's webview may load or navigate to (only its own `ui/`).
 //! - [`view`]: Servo, the app's webview, and its delegate.
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
+//! - [`window`]: the desktop window (winit), input forwarding, close → `app-closed`.
 //!
 //! **Architecture invariant:** the page reaches the session only through [`scheme`], and only
 //! with the per-session token that the binding (in `resources/weft-channel.js`) holds in a
@@ -16,6 +17,7 @@ pub mod headless;
 pub mod policy;
 pub mod scheme;
 pub mod view;
+pub mod window;
 
 /// The binding's source, with its placeholders.
 pub const BINDING_TEMPLATE: &str = include_str!("../../resources/weft-channel.js");

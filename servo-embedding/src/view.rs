@@ -24,6 +24,8 @@ pub struct ViewState {
     pub crashed: Cell<bool>,
     /// Console messages not yet taken by the embedder loop (bounded).
     pub console: RefCell<Vec<String>>,
+    /// The page's title.
+    pub title: RefCell<Option<String>>,
 }
 
 /// Console messages kept for the embedder loop before the oldest are dropped.
@@ -32,12 +34,17 @@ const MAX_CONSOLE: usize = 10_000;
 struct Delegate {
     policy: UiPolicy,
     state: Rc<ViewState>,
+    on_frame: Box<dyn Fn(&WebView)>,
 }
 
 impl WebViewDelegate for Delegate {
     fn notify_new_frame_ready(&self, webview: WebView) {
-        webview.paint();
+        (self.on_frame)(&webview);
         self.state.new_frame.set(true);
+    }
+
+    fn notify_page_title_changed(&self, _webview: WebView, title: Option<String>) {
+        *self.state.title.borrow_mut() = title;
     }
 
     fn notify_load_status_changed(&self, _webview: WebView, status: LoadStatus) {
@@ -97,12 +104,16 @@ pub struct AppView {
 
 impl AppView {
     /// Builds Servo and the app's webview on `rendering_context`, loading `ui/index.html`.
+    /// `on_frame` runs when Servo has a new frame (headless: paint it; a window: ask for a
+    /// redraw); `scale` is the HiDPI factor.
     pub fn new(
         rendering_context: Rc<dyn RenderingContext>,
         waker: Box<dyn EventLoopWaker>,
         policy: UiPolicy,
         entry: Url,
         bridge: Bridge,
+        on_frame: Box<dyn Fn(&WebView)>,
+        scale: f32,
     ) -> AppView {
         let mut registry = ProtocolRegistry::default();
         if let Err(e) = registry.register(SCHEME, ChannelScheme::new(bridge.clone())) {
@@ -113,9 +124,10 @@ impl AppView {
         let binding = crate::binding_source(policy.base().as_str(), bridge.token());
         user_content.add_script(Rc::new(UserScript::new(binding, None)));
         let state = Rc::new(ViewState::default());
-        let delegate = Rc::new(Delegate { policy, state: state.clone() });
+        let delegate = Rc::new(Delegate { policy, state: state.clone(), on_frame });
         let webview = WebViewBuilder::new(&servo, rendering_context)
             .user_content_manager(user_content.clone())
+            .hidpi_scale_factor(euclid::Scale::new(scale))
             .url(entry)
             .delegate(delegate)
             .build();

@@ -68,6 +68,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts the daemon and waits for its ready line.
     pub fn start() -> Daemon {
+        Daemon::start_with_env(&[])
+    }
+
+    /// Starts the daemon with extra environment (which its children inherit).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = std::fs::File::create(dir.path().join("appd.log")).expect("log file");
         let mut child = std::process::Command::new(bin("weft-appd"))
@@ -75,6 +80,7 @@ impl Daemon {
             .arg(dir.path().join("run"))
             .arg("serve")
             .env("WEFT_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -8,7 +8,7 @@
 //!   `--report FILE` copies the page's `WEFT-RESULT …` console lines to FILE and
 //!   `--until-console LINE` closes the app once the page logs LINE (for tests).
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
-//! - default: the Servo window (not built yet: falls back to headless when there is no display).
+//! - default: the Servo window (winit, X11 or Wayland); needs a display.
 
 mod console;
 
@@ -38,10 +38,9 @@ fn main() -> ExitCode {
         Mode::Headless { options, app_dir } => run_headless(&app_dir, &options),
         Mode::Window { app_dir } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-                Err("the Servo window is not built yet; use --headless or --console".into())
+                run_window(&app_dir)
             } else {
-                tracing::info!("no display: running headless");
-                run_headless(&app_dir, &HeadlessOptions::default())
+                Err("no display (DISPLAY / WAYLAND_DISPLAY unset): use --headless".into())
             }
         }
     };
@@ -94,16 +93,31 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     })
 }
 
-fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions) -> Result<ExitCode, String> {
+/// Joins the session (bootstrap on stdin) and finds the app's `ui/`.
+fn join(app_dir: &std::path::Path) -> Result<(Bridge, PathBuf), String> {
     let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
     let token = weft_ipc::random_hex(32).map_err(|e| e.to_string())?;
     let bridge = Bridge::connect(&bootstrap, token).map_err(|e| format!("cannot join the session: {e}"))?;
     let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
-    let ended = headless::run(&ui_dir, bridge, options)?;
-    Ok(match ended.as_deref() {
+    Ok((bridge, ui_dir))
+}
+
+fn exit_code(ended: Option<String>) -> ExitCode {
+    match ended.as_deref() {
         Some("app-closed") | None => ExitCode::SUCCESS,
         Some(_) => ExitCode::FAILURE,
-    })
+    }
+}
+
+fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions) -> Result<ExitCode, String> {
+    let (bridge, ui_dir) = join(app_dir)?;
+    Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
+}
+
+fn run_window(app_dir: &std::path::Path) -> Result<ExitCode, String> {
+    let (bridge, ui_dir) = join(app_dir)?;
+    let title = format!("{} (WEFT)", bridge.app_name());
+    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge)?))
 }
 
 fn usage(problem: &str) -> ExitCode {

@@ -155,3 +155,67 @@ fn the_shell_exiting_ends_the_session_and_the_core() {
     let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
     assert_eq!(status["end"]["reason"], "ui-lost");
 }
+
+/// A private X server for a windowed test; killed on drop.
+struct Xvfb {
+    child: std::process::Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb (installed by scripts/setup)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("display number");
+        Xvfb { child, display: format!(":{}", line.trim()) }
+    }
+
+    fn xdotool(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("xdotool (installed by scripts/setup)");
+        assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_window_forwards_real_mouse_clicks_to_the_page() {
+    let x = Xvfb::start();
+    // The daemon passes its environment to the shell: give it the private display.
+    let daemon = Daemon::start_with_env(&[("DISPLAY", &x.display), ("LIBGL_ALWAYS_SOFTWARE", "1")]);
+    let counter = repo_root().join("examples/counter");
+    let manifest = std::fs::read_to_string(counter.join("weft.toml")).expect("manifest");
+    let app = app(&manifest, &example_core("counter"));
+    std::fs::copy(counter.join("ui/index.html"), app.path().join("ui/index.html")).expect("ui");
+    let session = daemon.launch_ui(app.path(), &[bin("weft-shell").display().to_string()]);
+    let id = session["session_id"].as_str().expect("id").to_owned();
+    let window = x.xdotool(&["search", "--sync", "--name", "counter \\(WEFT\\)"]);
+    let window = window.lines().next().expect("the window").to_owned();
+    // The page draws the core's first count, then the +1 button sits at (341, 344) in 800x600.
+    daemon.wait_for_status(&id, "the first count delivered", |s| s["stats"]["state_updates_delivered"] == 1);
+    for _ in 0..3 {
+        x.xdotool(&["mousemove", "--window", &window, "341", "344", "click", "1"]);
+    }
+    daemon.wait_for_status(&id, "three clicks as three UI events", |s| {
+        s["stats"]["ui_events_admitted"] == 3 && s["stats"]["state_updates_delivered"] == 4
+    });
+    kill9(session["ui_pid"].as_u64().expect("ui pid") as u32);
+    let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
+    assert_eq!(status["end"]["reason"], "ui-lost");
+}
