@@ -47,6 +47,7 @@
     consumed: 0, // messages dispatched since the last post
     flushScheduled: false,
     posting: false, // one post in flight at a time: Servo may serve concurrent fetches out of order
+    postSeq: 0,
     cursor: 0,
     ready: null,
     readyResolve: null,
@@ -139,15 +140,31 @@
   function flush() {
     state.flushScheduled = false;
     if (state.posting || (state.outgoing.length === 0 && state.consumed === 0)) return;
-    const body = stringify({ sends: state.outgoing, consumed: state.consumed });
+    state.postSeq += 1;
+    const body = stringify({ seq: state.postSeq, sends: state.outgoing, consumed: state.consumed });
     state.outgoing = [];
     state.consumed = 0;
     state.posting = true;
-    const done = () => {
-      state.posting = false;
-      if (state.outgoing.length > 0 || state.consumed > 0) scheduleFlush();
-    };
-    fetch("weft://channel/post", { method: "POST", body, headers }).then(done, done);
+    post(body, 0);
+  }
+
+  // A post that failed (e.g. aborted by a refused navigation) is retried with the same `seq`;
+  // the embedder ignores a `seq` it has already processed, so nothing is sent twice.
+  function post(body, attempt) {
+    fetch("weft://channel/post", { method: "POST", body, headers }).then(
+      () => {
+        state.posting = false;
+        if (state.outgoing.length > 0 || state.consumed > 0) scheduleFlush();
+      },
+      () => {
+        if (state.ended) return;
+        if (attempt >= 5) {
+          handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
+          return;
+        }
+        setTimeout(() => post(body, attempt + 1), 20 * (attempt + 1));
+      },
+    );
   }
 
   function settle(id, error) {
@@ -224,26 +241,32 @@
   }
 
   async function listen() {
+    let failures = 0;
     while (!state.ended) {
-      let response;
       try {
-        response = await fetch("weft://channel/events?cursor=" + state.cursor, { headers });
-      } catch (e) {
-        handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "transport failed" });
-        return;
-      }
-      const reader = response.body.getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let newline;
-        while ((newline = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          if (line) handle(parse(line));
+        const response = await fetch("weft://channel/events?cursor=" + state.cursor, { headers });
+        const reader = response.body.getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          failures = 0;
+          buffer += decoder.decode(value, { stream: true });
+          let newline;
+          while ((newline = buffer.indexOf("\n")) >= 0) {
+            const line = buffer.slice(0, newline);
+            buffer = buffer.slice(newline + 1);
+            if (line) handle(parse(line));
+          }
         }
+      } catch (e) {
+        // Aborted (e.g. by a refused navigation) or failed: reconnect from the cursor.
+        failures += 1;
+        if (failures > 5) {
+          handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20 * failures));
       }
     }
   }

@@ -27,6 +27,8 @@ pub type StreamSink = Box<dyn Fn(Bytes) -> bool + Send>;
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PagePost {
+    /// The post's number (1, 2, …): a retried post repeats it and is processed once.
+    pub seq: u64,
     /// New sends, in order.
     #[serde(default)]
     pub sends: Vec<PageSend>,
@@ -59,6 +61,8 @@ struct State {
     stream: Option<(u64, StreamSink)>,
     next_stream: u64,
     last_desired: i64,
+    /// The last post processed (retries of it are ignored).
+    last_post: u64,
     /// Sends received from the page so far (lets the page correct its `desiredSize` for sends
     /// it made that the embedder had not seen yet).
     received_sends: u64,
@@ -96,6 +100,7 @@ impl Bridge {
             stream: None,
             next_stream: 1,
             last_desired: desired,
+            last_post: 0,
             received_sends: 0,
             last_activity: Instant::now(),
             ended: None,
@@ -153,6 +158,14 @@ impl Bridge {
     /// Handles a post from the page (already authorised).
     pub fn on_post(&self, post: PagePost) {
         let mut state = lock(&self.state);
+        if post.seq <= state.last_post {
+            tracing::debug!(seq = post.seq, "ignored a retried post");
+            return;
+        }
+        if post.seq != state.last_post + 1 {
+            tracing::warn!(seq = post.seq, expected = state.last_post + 1, "the page skipped a post");
+        }
+        state.last_post = post.seq;
         let mut out = Vec::new();
         let notices = Vec::new();
         if post.consumed > 0 {

@@ -29,6 +29,20 @@ pub fn binding_source(app_base: &str, token: &str) -> String {
     BINDING_TEMPLATE.replace("\"__WEFT_APP_BASE__\"", &quote(app_base)).replace("\"__WEFT_TOKEN__\"", &quote(token))
 }
 
+/// If this process was re-executed by Servo as a content process (`--content-process TOKEN`),
+/// runs it and returns `true`; the caller must then exit. Call it first thing in `main`.
+pub fn run_content_process_if_asked() -> bool {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() != Some("--content-process") {
+        return false;
+    }
+    match args.next() {
+        Some(token) => servo::run_content_process(token),
+        None => eprintln!("--content-process needs its token"),
+    }
+    true
+}
+
 /// Installs the TLS crypto provider Servo's networking expects (once per process).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

@@ -26,6 +26,10 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
+    // Servo re-executes this binary for its content processes: that comes before everything.
+    if weft_servo_embedding::run_content_process_if_asked() {
+        return ExitCode::SUCCESS;
+    }
     let mode = match parse(std::env::args().skip(1).collect()) {
         Ok(mode) => mode,
         Err(problem) => return usage(&problem),

@@ -23,7 +23,7 @@ fn run_page_with(
     let daemon = Daemon::start();
     let app = app(manifest, &example_core(core));
     let pages = repo_root().join("tests/shell");
-    std::fs::copy(pages.join(page), app.path().join("ui/index.html")).expect("page");
+    std::fs::copy(pages.join(page), app.path().join("ui/index.html")).unwrap_or_else(|e| panic!("copy {page}: {e}"));
     for file in extra {
         std::fs::copy(pages.join(file), app.path().join("ui").join(file)).expect("extra file");
     }
@@ -77,6 +77,15 @@ fn channel_in_a_real_page_round_trips_orders_and_rejects() {
         "iframe-has-no-channel",
         "iframe-transport-refused",
     ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
+    }
+}
+
+#[test]
+fn loads_and_navigations_outside_the_ui_are_refused_by_the_embedder() {
+    let results = run_page(ECHO_MANIFEST, "echo", "navigate.html", &[]);
+    let names = names(&results);
+    for expected in ["load-outside-ui-refused", "network-load-refused", "navigation-refused"] {
         assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
     }
 }
