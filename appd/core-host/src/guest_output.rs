@@ -155,17 +155,7 @@ fn append_bounded(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
-/// Cuts `text` to at most `max` bytes at a character boundary; says whether it cut.
-pub fn truncate_at_char_boundary(text: &str, max: usize) -> (&str, bool) {
-    if text.len() <= max {
-        return (text, false);
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (&text[..end], true)
-}
+pub use weft_ipc::truncate_at_char_boundary;
 
 impl State {
     fn refill(&mut self) {

@@ -74,14 +74,7 @@ fn reject(kind: RejectKind, detail: String) -> Rejection {
 }
 
 fn truncate(s: &str) -> String {
-    if s.len() <= MAX_DETAIL {
-        return s.to_owned();
-    }
-    let mut end = MAX_DETAIL;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    weft_ipc::truncated(s, MAX_DETAIL)
 }
 
 #[cfg(test)]

@@ -29,9 +29,41 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Large binary payloads are out of scope for the control channel.
 pub const MAX_MESSAGE_BYTES_CEILING: u32 = 64 * 1024;
 
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut. For putting text
+/// that crossed a process boundary into logs and error details.
+pub fn truncated(s: &str, max: usize) -> String {
+    match truncate_at_char_boundary(s, max) {
+        (whole, false) => whole.to_owned(),
+        (cut, true) => format!("{cut}…"),
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a character boundary, and
+/// whether anything was cut.
+pub fn truncate_at_char_boundary(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
 /// Returns `n` bytes of OS randomness as lowercase hex (session ids and secrets).
 pub fn random_hex(n: usize) -> std::io::Result<String> {
     let mut bytes = vec![0u8; n];
     getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(super::truncated("abc", 3), "abc");
+        assert_eq!(super::truncated("abcd", 3), "abc…");
+        assert_eq!(super::truncated("aé", 2), "a…");
+    }
 }

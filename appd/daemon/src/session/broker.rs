@@ -444,15 +444,7 @@ fn violation(detail: &str) -> Flow {
 }
 
 fn truncated(s: &str) -> String {
-    const MAX: usize = 256;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    weft_ipc::truncated(s, 256)
 }
 
 #[cfg(test)]
