@@ -234,6 +234,33 @@ impl AppPackage {
     }
 }
 
+/// An in-memory package for unit tests: `(name, coalescible, schema)` per declared type.
+#[cfg(test)]
+pub(crate) fn test_package(
+    max_message_bytes: u32,
+    ui_events: &[(&str, bool, serde_json::Value)],
+    state_updates: &[(&str, bool, serde_json::Value)],
+) -> AppPackage {
+    let specs = |types: &[(&str, bool, serde_json::Value)]| {
+        types
+            .iter()
+            .map(|(name, coalescible, schema)| {
+                (name.to_string(), MessageSpec { coalescible: *coalescible, schema: schema.clone() })
+            })
+            .collect()
+    };
+    AppPackage {
+        dir: "/".into(),
+        name: "t".into(),
+        core_path: "/c".into(),
+        ui_path: "/u".into(),
+        capabilities: vec![],
+        limits: Limits { max_message_bytes, ..Limits::default() },
+        ui_events: specs(ui_events),
+        state_updates: specs(state_updates),
+    }
+}
+
 fn problem(place: impl fmt::Display, problem: String) -> PackageProblem {
     PackageProblem { place: place.to_string(), problem }
 }

@@ -80,31 +80,20 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Limits, MessageSpec};
+    use crate::manifest::test_package;
     use serde_json::json;
     use weft_ipc::envelope::{SessionId, StreamId};
 
     fn validator() -> Validator {
-        let mut ui_events = BTreeMap::new();
-        ui_events.insert(
-            "strict".to_string(),
-            MessageSpec {
-                coalescible: false,
-                schema: json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}),
-            },
+        let app = test_package(
+            64,
+            &[(
+                "strict",
+                false,
+                json!({"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}),
+            )],
+            &[("count", true, json!({}))],
         );
-        let mut state_updates = BTreeMap::new();
-        state_updates.insert("count".to_string(), MessageSpec { coalescible: true, schema: json!({}) });
-        let app = AppPackage {
-            dir: "/".into(),
-            name: "t".into(),
-            core_path: "/c".into(),
-            ui_path: "/u".into(),
-            capabilities: vec![],
-            limits: Limits { max_message_bytes: 64, ..Limits::default() },
-            ui_events,
-            state_updates,
-        };
         Validator::compile(&app).expect("compiles")
     }
 

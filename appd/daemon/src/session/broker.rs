@@ -195,20 +195,18 @@ impl Broker {
     }
 
     fn on_ui_event(&mut self, mut envelope: Envelope, now: Instant, out: &mut Vec<Output>) -> Flow {
-        if let Some(flow) = self.check_framing(&envelope, StreamId::UiToCore, MessageClass::UiEvent, "UI") {
-            return flow;
-        }
-        if envelope.sequence != self.ui_expected_sequence {
-            return violation(&format!(
-                "UI event sequence {} where {} was expected",
-                envelope.sequence, self.ui_expected_sequence
-            ));
-        }
-        let size = envelope.size();
-        if !self.ui_credit.take(size) {
-            return violation(&format!("UI sent a {size}-byte event beyond its credit {:?}", self.ui_credit));
-        }
-        self.ui_expected_sequence += 1;
+        let ingress = Ingress {
+            stream: StreamId::UiToCore,
+            class: MessageClass::UiEvent,
+            from: "UI",
+            noun: "UI event",
+            unit: "event",
+        };
+        let size =
+            match ingress.check(&self.cfg.session_id, &envelope, &mut self.ui_expected_sequence, &mut self.ui_credit) {
+                Ok(size) => size,
+                Err(flow) => return flow,
+            };
         let sequence = envelope.sequence;
         if let Err(rejection) = self.cfg.validator.check(MessageClass::UiEvent, &envelope) {
             tracing::warn!(
@@ -280,20 +278,22 @@ impl Broker {
     }
 
     fn on_state_update(&mut self, envelope: Envelope, out: &mut Vec<Output>) -> Flow {
-        if let Some(flow) = self.check_framing(&envelope, StreamId::CoreToUi, MessageClass::StateUpdate, "core") {
-            return flow;
-        }
-        if envelope.sequence != self.core_expected_sequence {
-            return violation(&format!(
-                "state update sequence {} where {} was expected",
-                envelope.sequence, self.core_expected_sequence
-            ));
-        }
-        let size = envelope.size();
-        if !self.core_credit.take(size) {
-            return violation(&format!("core sent a {size}-byte update beyond its credit {:?}", self.core_credit));
-        }
-        self.core_expected_sequence += 1;
+        let ingress = Ingress {
+            stream: StreamId::CoreToUi,
+            class: MessageClass::StateUpdate,
+            from: "core",
+            noun: "state update",
+            unit: "update",
+        };
+        let size = match ingress.check(
+            &self.cfg.session_id,
+            &envelope,
+            &mut self.core_expected_sequence,
+            &mut self.core_credit,
+        ) {
+            Ok(size) => size,
+            Err(flow) => return flow,
+        };
         let sequence = envelope.sequence;
         if let Err(rejection) = self.cfg.validator.check(MessageClass::StateUpdate, &envelope) {
             tracing::warn!(
@@ -376,22 +376,6 @@ impl Broker {
         s
     }
 
-    fn check_framing(&self, envelope: &Envelope, stream: StreamId, class: MessageClass, from: &str) -> Option<Flow> {
-        if envelope.session_id != self.cfg.session_id {
-            return Some(violation(&format!("{from} sent a message for another session")));
-        }
-        if envelope.stream_id != stream || envelope.class != class {
-            return Some(violation(&format!(
-                "{from} sent class {} on stream {}; only {} on {} is allowed",
-                envelope.class.as_str(),
-                envelope.stream_id.as_str(),
-                class.as_str(),
-                stream.as_str()
-            )));
-        }
-        None
-    }
-
     fn relay_ui_credit(&mut self, credit: Credit, out: &mut Vec<Output>) {
         self.ui_credit.grant(credit);
         if self.ui_connected {
@@ -436,6 +420,54 @@ impl Broker {
                 self.refund_core(Credit::one(size), out);
             }
         }
+    }
+}
+
+/// One direction's ingress rules: what may arrive on it, and from whom.
+struct Ingress {
+    stream: StreamId,
+    class: MessageClass,
+    from: &'static str,
+    noun: &'static str,
+    unit: &'static str,
+}
+
+impl Ingress {
+    /// The checks every incoming message passes before validation: session, stream and class
+    /// for the direction, sequence continuity, and credit. Returns the message's size, having
+    /// advanced the expected sequence and taken the credit; any failure is a protocol violation.
+    fn check(
+        &self,
+        session_id: &SessionId,
+        envelope: &Envelope,
+        expected_sequence: &mut u64,
+        credit: &mut CreditWindow,
+    ) -> Result<usize, Flow> {
+        let from = self.from;
+        if &envelope.session_id != session_id {
+            return Err(violation(&format!("{from} sent a message for another session")));
+        }
+        if envelope.stream_id != self.stream || envelope.class != self.class {
+            return Err(violation(&format!(
+                "{from} sent class {} on stream {}; only {} on {} is allowed",
+                envelope.class.as_str(),
+                envelope.stream_id.as_str(),
+                self.class.as_str(),
+                self.stream.as_str()
+            )));
+        }
+        if envelope.sequence != *expected_sequence {
+            return Err(violation(&format!(
+                "{} sequence {} where {} was expected",
+                self.noun, envelope.sequence, expected_sequence
+            )));
+        }
+        let size = envelope.size();
+        if !credit.take(size) {
+            return Err(violation(&format!("{from} sent a {size}-byte {} beyond its credit {credit:?}", self.unit)));
+        }
+        *expected_sequence += 1;
+        Ok(size)
     }
 }
 

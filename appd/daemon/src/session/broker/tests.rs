@@ -1,29 +1,17 @@
 //! Unit tests of the broker's rules, one short case each.
 
 use super::*;
-use crate::manifest::{AppPackage, Limits, MessageSpec};
+use crate::manifest::test_package;
 use serde_json::json;
 
 const ID: &str = "s1";
 
 fn broker() -> (Broker, Instant) {
-    let spec = |coalescible, schema| MessageSpec { coalescible, schema };
-    let mut ui_events = BTreeMap::new();
-    ui_events.insert("echo".into(), spec(false, json!({})));
-    ui_events.insert("strict".into(), spec(false, json!({"type": "object", "required": ["n"]})));
-    let mut state_updates = BTreeMap::new();
-    state_updates.insert("echo-back".into(), spec(false, json!({})));
-    state_updates.insert("count".into(), spec(true, json!({"type": "integer"})));
-    let app = AppPackage {
-        dir: "/".into(),
-        name: "t".into(),
-        core_path: "/c".into(),
-        ui_path: "/u".into(),
-        capabilities: vec![],
-        limits: Limits { max_message_bytes: 100, ..Limits::default() },
-        ui_events,
-        state_updates,
-    };
+    let app = test_package(
+        100,
+        &[("echo", false, json!({})), ("strict", false, json!({"type": "object", "required": ["n"]}))],
+        &[("echo-back", false, json!({})), ("count", true, json!({"type": "integer"}))],
+    );
     let now = Instant::now();
     let cfg = BrokerConfig {
         session_id: SessionId(ID.into()),
