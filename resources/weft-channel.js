@@ -31,6 +31,7 @@
   const freeze = Object.freeze;
   const MessageEventCtor = window.MessageEvent;
   const EventCtor = window.Event;
+  const { addEventListener, removeEventListener, dispatchEvent } = window.EventTarget.prototype;
   const headers = { "X-Weft-Token": TOKEN };
 
   const state = {
@@ -65,71 +66,110 @@
     return new DOMExceptionCtor(message, name);
   }
 
+  // The interface follows resources/weft-channel.webidl with WebIDL's JavaScript binding
+  // rules: `WeftChannel` is an interface object that cannot be constructed by page code, and
+  // every member is [LegacyUnforgeable] — an own, non-configurable property of the one
+  // instance — so page code can neither replace `send` nor wrap a getter to intercept other
+  // code's traffic. Members called on any other object throw (or reject with) a TypeError.
+  let constructing = false;
   class WeftChannel extends EventTarget {
-    get sessionId() {
-      return state.sessionId;
-    }
-    get readyState() {
-      return state.readyState;
-    }
-    get desiredSize() {
-      return state.desiredSize;
-    }
-    get ready() {
-      return state.ready;
-    }
-    send(messageType, payload) {
-      if (state.ended) {
-        return Promise.reject(domError("InvalidStateError", "the session has ended"));
-      }
-      let text;
-      try {
-        text = stringify(payload);
-      } catch (e) {
-        return Promise.reject(new TypeError("payload is not JSON-serialisable: " + e.message));
-      }
-      if (typeof text !== "string") {
-        return Promise.reject(new TypeError("payload is not JSON-serialisable"));
-      }
-      const type = String(messageType);
-      const size = encoder.encode(type).length + encoder.encode(text).length;
-      if (size > state.maxMessageBytes) {
-        return Promise.reject(
-          domError("QuotaExceededError", `message is ${size} bytes; the limit is ${state.maxMessageBytes}`),
-        );
-      }
-      const id = state.nextId++;
-      const promise = new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
-      state.outgoing.push({ id, type, payload: text });
-      state.sendsMade += 1;
-      updateDesiredSize();
-      scheduleFlush();
-      return promise;
+    constructor() {
+      if (!constructing) throw new TypeError("Illegal constructor");
+      super();
     }
   }
+  defineProperty(WeftChannel.prototype, Symbol.toStringTag, { value: "WeftChannel", configurable: true });
+  constructing = true;
+  const channel = new WeftChannel();
+  constructing = false;
+
+  const wrongThis = (member) => new TypeError(`'${member}' called on an object that is not weft.channel`);
+  // Accessors and methods from object literals get WebIDL's function names ("get sessionId").
+  const members = {
+    get sessionId() {
+      if (this !== channel) throw wrongThis("sessionId");
+      return state.sessionId;
+    },
+    get readyState() {
+      if (this !== channel) throw wrongThis("readyState");
+      return state.readyState;
+    },
+    get desiredSize() {
+      if (this !== channel) throw wrongThis("desiredSize");
+      return state.desiredSize;
+    },
+    get ready() {
+      if (this !== channel) return Promise.reject(wrongThis("ready"));
+      return state.ready;
+    },
+    send(messageType, payload) {
+      if (this !== channel) return Promise.reject(wrongThis("send"));
+      if (arguments.length < 2) {
+        return Promise.reject(new TypeError(`send() needs 2 arguments, got ${arguments.length}`));
+      }
+      return send(messageType, payload);
+    },
+  };
+  for (const name of ["sessionId", "readyState", "desiredSize", "ready"]) {
+    const { get } = Object.getOwnPropertyDescriptor(members, name);
+    defineProperty(channel, name, { get, enumerable: true, configurable: false });
+  }
+  defineProperty(channel, "send", { value: members.send, writable: false, enumerable: true, configurable: false });
   for (const name of ["message", "sessionend", "error"]) {
     let handler = null;
-    defineProperty(WeftChannel.prototype, "on" + name, {
-      get() {
+    const accessors = {
+      get ["on" + name]() {
+        if (this !== channel) throw wrongThis("on" + name);
         return handler;
       },
-      set(value) {
-        if (handler) this.removeEventListener(name, handler);
-        handler = typeof value === "function" ? value : null;
-        if (handler) this.addEventListener(name, handler);
+      set ["on" + name](value) {
+        if (this !== channel) throw wrongThis("on" + name);
+        if (handler) removeEventListener.call(channel, name, handler);
+        handler = typeof value === "function" || (typeof value === "object" && value !== null) ? value : null;
+        if (handler) addEventListener.call(channel, name, handler);
       },
-      configurable: false,
-      enumerable: true,
-    });
+    };
+    const { get, set } = Object.getOwnPropertyDescriptor(accessors, "on" + name);
+    defineProperty(channel, "on" + name, { get, set, enumerable: true, configurable: false });
   }
-  freeze(WeftChannel.prototype);
-  const channel = new WeftChannel();
+  freeze(channel);
+  defineProperty(window, "WeftChannel", { value: WeftChannel, writable: true, enumerable: false, configurable: true });
   defineProperty(window, "weft", {
     value: freeze({ channel }),
     writable: false,
     configurable: false,
     enumerable: true,
   });
+
+  function send(messageType, payload) {
+    if (state.ended) {
+      return Promise.reject(domError("InvalidStateError", "the session has ended"));
+    }
+    let text;
+    try {
+      text = stringify(payload);
+    } catch (e) {
+      return Promise.reject(new TypeError("payload is not JSON-serialisable: " + e.message));
+    }
+    if (typeof text !== "string") {
+      return Promise.reject(new TypeError("payload is not JSON-serialisable"));
+    }
+    if (typeof messageType === "symbol") return Promise.reject(new TypeError("messageType is a Symbol"));
+    const type = String(messageType);
+    const size = encoder.encode(type).length + encoder.encode(text).length;
+    if (size > state.maxMessageBytes) {
+      return Promise.reject(
+        domError("QuotaExceededError", `message is ${size} bytes; the limit is ${state.maxMessageBytes}`),
+      );
+    }
+    const id = state.nextId++;
+    const promise = new Promise((resolve, reject) => state.pending.set(id, { resolve, reject }));
+    state.outgoing.push({ id, type, payload: text });
+    state.sendsMade += 1;
+    updateDesiredSize();
+    scheduleFlush();
+    return promise;
+  }
 
   function scheduleFlush() {
     if (state.flushScheduled) return;
@@ -209,7 +249,8 @@
         settle(event.id, domError(event.name, event.message));
         break;
       case "message":
-        channel.dispatchEvent(
+        dispatchEvent.call(
+          channel,
           new MessageEventCtor("message", {
             data: freeze({ messageType: event.messageType, sequence: event.sequence, payload: event.payload }),
           }),
@@ -221,7 +262,7 @@
         const e = new EventCtor("error");
         defineProperty(e, "name", { value: event.name });
         defineProperty(e, "message", { value: event.message });
-        channel.dispatchEvent(e);
+        dispatchEvent.call(channel, e);
         break;
       }
       case "sessionend": {
@@ -234,7 +275,7 @@
         const e = new EventCtor("sessionend");
         defineProperty(e, "reason", { value: event.reason });
         defineProperty(e, "detail", { value: event.detail });
-        channel.dispatchEvent(e);
+        dispatchEvent.call(channel, e);
         break;
       }
     }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use weft_ipc::frames::{BrokerToUi, UiToBroker};
+use weft_ipc::frames::{BrokerToUi, TestAction, UiToBroker};
 use weft_ipc::transport::{Bootstrap, Inbound, TransportError};
 use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
@@ -76,6 +76,22 @@ pub struct Bridge {
     state: Arc<Mutex<State>>,
     token: Arc<str>,
     app_name: Arc<str>,
+    /// appd launched the session in test mode.
+    test_control: bool,
+    /// The shell runs with `--test-driver`: the page gets `weft_test_driver`.
+    test_driver: bool,
+}
+
+/// What the test driver may ask for (test mode only; see [`Bridge::test_driver`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestDriverAction {
+    /// The broker kills the core process.
+    KillCore,
+    /// The core's next host call traps.
+    TrapCore,
+    /// The user closes the app (the same path as closing the window).
+    CloseApp,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -117,6 +133,8 @@ impl Bridge {
             state: Arc::new(Mutex::new(state)),
             token: token.into(),
             app_name: welcome.app_name.as_str().into(),
+            test_control: welcome.test_control,
+            test_driver: false,
         };
         let pump = bridge.clone();
         std::thread::Builder::new()
@@ -224,6 +242,35 @@ impl Bridge {
         let mut out = Vec::new();
         state.connection.channel.close(&mut out);
         state.finish(out, Vec::new());
+    }
+
+    /// Turns on the test driver (the shell's `--test-driver`; for `scripts/wpt` only).
+    pub fn with_test_driver(mut self) -> Bridge {
+        self.test_driver = true;
+        self
+    }
+
+    /// Whether the page gets the test driver ([`Bridge::with_test_driver`]).
+    pub fn test_driver_enabled(&self) -> bool {
+        self.test_driver
+    }
+
+    /// Carries out a test driver's request. Refused unless appd launched the session in test
+    /// mode (`weft-appd run --test-control`).
+    pub fn test_driver(&self, action: TestDriverAction) -> Result<(), String> {
+        if !self.test_control {
+            return Err("the session was not launched in test mode (weft-appd run --test-control)".into());
+        }
+        tracing::warn!(?action, "test driver");
+        let mut state = lock(&self.state);
+        let mut out = Vec::new();
+        match action {
+            TestDriverAction::KillCore => state.connection.channel.test_control(TestAction::KillCore, &mut out),
+            TestDriverAction::TrapCore => state.connection.channel.test_control(TestAction::TrapCore, &mut out),
+            TestDriverAction::CloseApp => state.connection.channel.close(&mut out),
+        }
+        state.finish(out, Vec::new());
+        Ok(())
     }
 
     /// How the session ended, once it has.

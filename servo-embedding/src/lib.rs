@@ -22,11 +22,23 @@ pub mod window;
 /// The binding's source, with its placeholders.
 pub const BINDING_TEMPLATE: &str = include_str!("../../resources/weft-channel.js");
 
+/// The test driver's source (`weft_test_driver`, for `scripts/wpt`), with its placeholders.
+pub const TEST_DRIVER_TEMPLATE: &str = include_str!("../../resources/weft-test-driver.js");
+
+/// The test driver for one session (only injected when the shell runs with `--test-driver`).
+pub fn test_driver_source(app_base: &str, token: &str) -> String {
+    fill(TEST_DRIVER_TEMPLATE, app_base, token)
+}
+
 /// The binding for one session: the app UI's base URL and the session's token filled in.
 pub fn binding_source(app_base: &str, token: &str) -> String {
+    fill(BINDING_TEMPLATE, app_base, token)
+}
+
+fn fill(template: &str, app_base: &str, token: &str) -> String {
     // Both values are inserted into JS string literals: JSON-escape them.
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    BINDING_TEMPLATE.replace("\"__WEFT_APP_BASE__\"", &quote(app_base)).replace("\"__WEFT_TOKEN__\"", &quote(token))
+    template.replace("\"__WEFT_APP_BASE__\"", &quote(app_base)).replace("\"__WEFT_TOKEN__\"", &quote(token))
 }
 
 /// If this process was re-executed by Servo as a content process (`--content-process TOKEN`),

@@ -7,10 +7,13 @@
 //!   for [`STREAM_LIFETIME`], then finished (the binding reconnects from its cursor), because
 //!   the handler is never told when a page goes away.
 //!
+//! - `POST weft://channel/test-driver` — `{"action": "kill-core" | "trap-core" | "close-app"}`,
+//!   only when the shell runs with `--test-driver` (and appd granted test mode).
+//!
 //! Every request must carry the session's token (`X-Weft-Token`), which only the binding in the
 //! app's top-level document holds. Anything else is refused with 403 and logged.
 
-use crate::bridge::{Bridge, PagePost};
+use crate::bridge::{Bridge, PagePost, TestDriverAction};
 use net::fetch::methods::{Data, DoneChannel, FetchContext};
 use net_traits::request::{BodyChunkRequest, BodyChunkResponse, Request};
 use servo::protocol_handler::{HttpStatus, ProtocolHandler, Response, ResponseBody};
@@ -31,10 +34,17 @@ pub struct ChannelScheme {
 }
 
 impl ChannelScheme {
-    /// A handler serving `bridge`.
+    /// A handler serving `bridge` (and its test driver, if [`Bridge::test_driver_enabled`]).
     pub fn new(bridge: Bridge) -> ChannelScheme {
         ChannelScheme { bridge }
     }
+}
+
+/// The body of a test driver request.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestDriverRequest {
+    action: TestDriverAction,
 }
 
 fn status(code: u16, text: &str) -> HttpStatus {
@@ -71,6 +81,19 @@ impl ProtocolHandler for ChannelScheme {
                         response.status = status(400, "Bad Request");
                     }
                 }
+                *response.body.lock() = ResponseBody::Done(Vec::new());
+            }
+            (Some("channel"), "/test-driver") if self.bridge.test_driver_enabled() => {
+                let outcome = read_body(request)
+                    .and_then(|b| serde_json::from_slice::<TestDriverRequest>(&b).map_err(|e| e.to_string()))
+                    .and_then(|r| self.bridge.test_driver(r.action).map_err(|e| format!("refused: {e}")));
+                response.status = match outcome {
+                    Ok(()) => status(204, "No Content"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "test driver request failed");
+                        status(400, "Bad Request")
+                    }
+                };
                 *response.body.lock() = ResponseBody::Done(Vec::new());
             }
             (Some("channel"), "/events") => {

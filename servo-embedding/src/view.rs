@@ -123,6 +123,10 @@ impl AppView {
         let user_content = Rc::new(UserContentManager::new(&servo));
         let binding = crate::binding_source(policy.base().as_str(), bridge.token());
         user_content.add_script(Rc::new(UserScript::new(binding, None)));
+        if bridge.test_driver_enabled() {
+            let driver = crate::test_driver_source(policy.base().as_str(), bridge.token());
+            user_content.add_script(Rc::new(UserScript::new(driver, None)));
+        }
         let state = Rc::new(ViewState::default());
         let delegate = Rc::new(Delegate { policy, state: state.clone(), on_frame });
         let webview = WebViewBuilder::new(&servo, rendering_context)

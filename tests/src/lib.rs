@@ -3,6 +3,9 @@
 //!
 //! - [`peer`]: the command/event vocabulary between a test and `weft-test-ui`.
 //! - [`harness`]: starting the daemon, launching sessions, driving peers.
+//! - [`wpt`], [`wptreport`]: the WPT-style runner behind `scripts/wpt` (the `weft-wpt` binary).
 
 pub mod harness;
 pub mod peer;
+pub mod wpt;
+pub mod wptreport;

@@ -7,6 +7,8 @@
 //!   has settled and closes the app.
 //!   `--report FILE` copies the page's `WEFT-RESULT …` console lines to FILE and
 //!   `--until-console LINE` closes the app once the page logs LINE (for tests).
+//!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
+//!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
 //! - default: the Servo window (winit, X11 or Wayland); needs a display.
 
@@ -21,7 +23,7 @@ use weft_servo_embedding::headless::{self, HeadlessOptions};
 /// What this process does, from the command line.
 enum Mode {
     Console { script: Vec<String> },
-    Headless { options: HeadlessOptions, app_dir: PathBuf },
+    Headless { options: HeadlessOptions, app_dir: PathBuf, test_driver: bool },
     Window { app_dir: PathBuf },
 }
 
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match mode {
         Mode::Console { script } => console::run(script),
-        Mode::Headless { options, app_dir } => run_headless(&app_dir, &options),
+        Mode::Headless { options, app_dir, test_driver } => run_headless(&app_dir, &options, test_driver),
         Mode::Window { app_dir } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
                 run_window(&app_dir)
@@ -60,7 +62,7 @@ fn main() -> ExitCode {
 fn parse(args: Vec<String>) -> Result<Mode, String> {
     let mut script = Vec::new();
     let mut options = HeadlessOptions::default();
-    let (mut console, mut headless) = (false, false);
+    let (mut console, mut headless, mut test_driver) = (false, false, false);
     let mut app_dir = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -73,6 +75,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--screenshot" => options.screenshot = Some(PathBuf::from(value("--screenshot")?)),
             "--report" => options.report = Some(PathBuf::from(value("--report")?)),
             "--until-console" => options.done_marker = Some(value("--until-console")?),
+            "--test-driver" => test_driver = true,
             "--size" => {
                 let v = value("--size")?;
                 let (w, h) = v.split_once('x').ok_or("--size is WIDTHxHEIGHT")?;
@@ -88,10 +91,13 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
         }
     }
     let app_dir = app_dir.ok_or("missing the app directory (weft-appd appends it)")?;
+    if test_driver && !headless {
+        return Err("--test-driver needs --headless".into());
+    }
     Ok(if console {
         Mode::Console { script }
     } else if headless {
-        Mode::Headless { options, app_dir }
+        Mode::Headless { options, app_dir, test_driver }
     } else {
         Mode::Window { app_dir }
     })
@@ -113,8 +119,9 @@ fn exit_code(ended: Option<String>) -> ExitCode {
     }
 }
 
-fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions) -> Result<ExitCode, String> {
+fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_driver: bool) -> Result<ExitCode, String> {
     let (bridge, ui_dir) = join(app_dir)?;
+    let bridge = if test_driver { bridge.with_test_driver() } else { bridge };
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
@@ -129,7 +136,8 @@ fn usage(problem: &str) -> ExitCode {
         eprintln!("weft-shell: {problem}");
     }
     eprintln!(
-        "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH]] \
+        "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
+         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver]] \
          [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)

@@ -186,6 +186,7 @@ pub fn frame_name(frame: &BrokerToCore) -> &'static str {
         BrokerToCore::Credit(_) => "Credit",
         BrokerToCore::Rejected { .. } => "Rejected",
         BrokerToCore::SessionEnd(_) => "SessionEnd",
+        BrokerToCore::TestTrap => "TestTrap",
     }
 }
 

@@ -34,12 +34,19 @@ use weft_ipc::frames::{Capability, CoreLimits, CoreWelcome};
 
 /// The `bindgen!` output for the `core` world of `wit/world.wit`.
 mod bindings {
-    wasmtime::component::bindgen!({ world: "core", path: "wit" });
+    wasmtime::component::bindgen!({
+        world: "core",
+        path: "wit",
+        // Trappable so that a test session can make the core trap (`TestTrap`).
+        imports: { "weft:app/host.emit-state": trappable, "weft:app/host.log": trappable },
+    });
 }
 
 use bindings::weft::app::host::{EmitError, Host};
 use bindings::{Core, CorePre};
 
+/// The trap message of a fault injected by a test ([`CoreInstance::arm_test_trap`]).
+pub const INJECTED_TRAP: &str = "trap injected by the test driver";
 /// How often the ticker thread advances the engine's epoch (the deadline's granularity).
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Most core (module) instances a component may create.
@@ -176,6 +183,7 @@ impl Sandbox {
             outbox,
             session_closed,
             log: log.clone(),
+            trap_armed: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -255,6 +263,11 @@ impl CoreInstance {
         self.classify("handle-event", result)
     }
 
+    /// Test mode: the core's next call to a host function traps (with [`INJECTED_TRAP`]).
+    pub fn arm_test_trap(&mut self) {
+        self.store.data_mut().trap_armed = true;
+    }
+
     /// The session's state outbox (to drain after a call, or to grant credit).
     pub fn outbox(&mut self) -> &mut StateOutbox {
         &mut self.store.data_mut().outbox
@@ -303,6 +316,8 @@ struct HostState {
     outbox: StateOutbox,
     session_closed: Arc<AtomicBool>,
     log: GuestLog,
+    /// A test armed a trap for the next host call ([`CoreInstance::arm_test_trap`]).
+    trap_armed: bool,
 }
 
 impl WasiView for HostState {
@@ -317,7 +332,28 @@ impl Host for HostState {
         message_type: String,
         payload: String,
         coalesce_key: Option<String>,
-    ) -> Result<(), EmitError> {
+    ) -> wasmtime::Result<Result<(), EmitError>> {
+        self.injected_trap()?;
+        Ok(self.emit(message_type, payload, coalesce_key))
+    }
+
+    fn log(&mut self, message: String) -> wasmtime::Result<()> {
+        self.injected_trap()?;
+        self.log.log(&message);
+        Ok(())
+    }
+}
+
+impl HostState {
+    /// Fails the current host call with a trap if a test armed one.
+    fn injected_trap(&mut self) -> wasmtime::Result<()> {
+        if std::mem::take(&mut self.trap_armed) {
+            return Err(wasmtime::Error::msg(INJECTED_TRAP));
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, message_type: String, payload: String, coalesce_key: Option<String>) -> Result<(), EmitError> {
         if self.session_closed.load(Ordering::Acquire) && !self.outbox.is_closed() {
             self.outbox.close();
         }
@@ -331,10 +367,6 @@ impl Host for HostState {
             Err(EmitRefusal::Backpressure) => Err(EmitError::Backpressure),
             Err(EmitRefusal::SessionClosed) => Err(EmitError::SessionClosed),
         }
-    }
-
-    fn log(&mut self, message: String) {
-        self.log.log(&message);
     }
 }
 

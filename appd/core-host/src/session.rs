@@ -237,6 +237,10 @@ impl Session {
                 self.report_backpressure();
             }
             BrokerToCore::Credit(grant) => self.core.outbox().grant(grant),
+            BrokerToCore::TestTrap => {
+                tracing::warn!("a test armed a trap: the core's next host call traps");
+                self.core.arm_test_trap();
+            }
             BrokerToCore::Rejected { sequence, rejection } => {
                 self.rejected += 1;
                 tracing::warn!(

@@ -59,6 +59,10 @@ enum Cmd {
     Run {
         /// The app directory (with weft.toml, core.wasm, ui/).
         app_dir: PathBuf,
+        /// Test mode: the UI may ask the broker to kill or trap the core (for `scripts/wpt`'s
+        /// test driver). Never use it for a real app.
+        #[arg(long)]
+        test_control: bool,
         /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
         #[arg(long, num_args = 1.., allow_hyphen_values = true)]
         ui_command: Option<Vec<String>>,
@@ -76,7 +80,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
-        Cmd::Run { app_dir, ui_command } => run(&runtime_dir, &app_dir, ui_command),
+        Cmd::Run { app_dir, ui_command, test_control } => run(&runtime_dir, &app_dir, ui_command, test_control),
         Cmd::Launch { app_dir, ui_command } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
             client(&runtime_dir, &Request::Launch { app_dir, ui_command }, false)
@@ -99,7 +103,7 @@ fn init_logging(json: bool) {
 }
 
 /// What a broker process needs: the session environment and the default UI command.
-fn broker_env() -> Result<(SessionEnv, Vec<String>), String> {
+fn broker_env(test_control: bool) -> Result<(SessionEnv, Vec<String>), String> {
     let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
     let spawner = Spawner::start().map_err(|e| format!("cannot start the spawner: {e}"))?;
     let env = SessionEnv {
@@ -107,13 +111,14 @@ fn broker_env() -> Result<(SessionEnv, Vec<String>), String> {
         spawner,
         connect_timeout: Duration::from_secs(30),
         registry: Registry::default(),
+        test_control,
     };
     Ok((env, vec![exe_dir.join("weft-shell").display().to_string()]))
 }
 
 fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     init_logging(log_json || std::env::var_os("WEFT_LOG_JSON").is_some());
-    let (env, default_ui) = match broker_env() {
+    let (env, default_ui) = match broker_env(false) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("weft-appd: {e}");
@@ -135,7 +140,7 @@ fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>) -> ExitCode {
+fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, test_control: bool) -> ExitCode {
     init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
     let app = match AppPackage::load(app_dir) {
         Ok(app) => Arc::new(app),
@@ -147,7 +152,7 @@ fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>) -> E
             return ExitCode::FAILURE;
         }
     };
-    let (env, default_ui) = match broker_env() {
+    let (env, default_ui) = match broker_env(test_control) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("weft-appd: {e}");

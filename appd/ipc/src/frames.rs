@@ -42,6 +42,20 @@ pub struct UiWelcome {
     pub ui_event_types: Vec<String>,
     /// The credit the UI starts with for UI events.
     pub initial_credit: Credit,
+    /// Whether the session was launched in test mode (`weft-appd run --test-control`): only
+    /// then does the broker accept [`UiToBroker::TestControl`].
+    pub test_control: bool,
+}
+
+/// A fault a test asks the broker to inject (test mode only): the failure model made
+/// reachable from a test page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TestAction {
+    /// Kill the core process with SIGKILL (the session ends as `core-crashed`).
+    KillCore,
+    /// Make the core trap: the core host fails the core's next host call with a trap (the
+    /// session ends as `core-trapped` on the next UI event).
+    TrapCore,
 }
 
 /// A frame from the UI endpoint to the broker.
@@ -55,6 +69,8 @@ pub enum UiToBroker {
     Credit(Credit),
     /// The user closed the app; ends the session as `app-closed`.
     Close,
+    /// Inject a fault (test mode only; otherwise a protocol violation).
+    TestControl(TestAction),
 }
 
 /// A frame from the broker to the UI endpoint.
@@ -206,4 +222,6 @@ pub enum BrokerToCore {
     },
     /// The session ended; the core host exits.
     SessionEnd(SessionEnd),
+    /// Test mode only: trap the core at its next host call (see [`TestAction::TrapCore`]).
+    TestTrap,
 }

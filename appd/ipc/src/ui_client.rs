@@ -142,6 +142,13 @@ impl UiChannel {
         }
     }
 
+    /// Asks the broker to inject a fault (honoured only in a test-mode session).
+    pub fn test_control(&mut self, action: crate::frames::TestAction, out: &mut Vec<UiToBroker>) {
+        if self.ended.is_none() {
+            out.push(UiToBroker::TestControl(action));
+        }
+    }
+
     /// Handles one frame from the broker; frames to transmit go to `out`, notices for the page
     /// to `notices`. A frame that makes no sense for the UI side ends the session locally as a
     /// protocol violation.
@@ -302,6 +309,7 @@ mod tests {
             max_pending_sends: 2,
             ui_event_types: vec!["echo".into()],
             initial_credit: Credit { messages: credit, bytes: 1000 },
+            test_control: false,
         }
     }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft_ipc::credit::{Credit, CreditWindow};
 use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
-use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLifecycle, CoreToBroker, UiToBroker, UiWelcome};
+use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLifecycle, CoreToBroker, TestAction, UiToBroker, UiWelcome};
 use weft_ipc::reason::{EndReason, SessionEnd};
 use weft_ipc::rejection::{RejectKind, Rejection};
 
@@ -33,6 +33,8 @@ pub enum Output {
     ToUi(BrokerToUi),
     /// Send a frame to the core host.
     ToCore(BrokerToCore),
+    /// Kill the core process (test mode's [`TestAction::KillCore`]).
+    KillCore,
 }
 
 /// The broker's decision after a step.
@@ -64,6 +66,8 @@ pub struct BrokerConfig {
     pub watchdog: Duration,
     /// How long the core may take to report `Ready`.
     pub startup_timeout: Duration,
+    /// Test mode: the UI may inject faults ([`UiToBroker::TestControl`]).
+    pub test_control: bool,
 }
 
 /// Counters and gauges of one session, as shown by `weft-appd status --json`.
@@ -177,6 +181,7 @@ impl Broker {
             max_pending_sends: self.cfg.max_pending_sends,
             ui_event_types: self.cfg.ui_event_types.clone(),
             initial_credit,
+            test_control: self.cfg.test_control,
         }
     }
 
@@ -191,6 +196,17 @@ impl Broker {
                 Flow::Continue
             }
             UiToBroker::Message(envelope) => self.on_ui_event(envelope, now, out),
+            UiToBroker::TestControl(_) if !self.cfg.test_control => {
+                violation("a test-control frame in a session not launched in test mode")
+            }
+            UiToBroker::TestControl(action) => {
+                tracing::warn!(?action, "injecting a fault for a test");
+                out.push(match action {
+                    TestAction::KillCore => Output::KillCore,
+                    TestAction::TrapCore => Output::ToCore(BrokerToCore::TestTrap),
+                });
+                Flow::Continue
+            }
         }
     }
 

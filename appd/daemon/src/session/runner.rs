@@ -42,6 +42,9 @@ pub struct SessionEnv {
     pub connect_timeout: Duration,
     /// All sessions.
     pub registry: Registry,
+    /// Test mode: sessions accept fault injection from their UI (`weft-appd run --test-control`,
+    /// used by `scripts/wpt`; never set by `serve`).
+    pub test_control: bool,
 }
 
 /// What the caller of [`launch`] learns.
@@ -144,6 +147,7 @@ pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> 
             state_queue_capacity: STATE_QUEUE,
             watchdog: Duration::from_millis(app.limits.event_deadline_ms) + Duration::from_secs(2),
             startup_timeout: Duration::from_millis(app.limits.event_deadline_ms) + Duration::from_secs(10),
+            test_control: env.test_control,
         },
         now,
     );
@@ -453,6 +457,10 @@ impl Runner {
             let (result, peer) = match output {
                 Output::ToUi(frame) => (self.ui_outbox.try_send(frame), "UI"),
                 Output::ToCore(frame) => (self.core_outbox.try_send(frame), "core"),
+                Output::KillCore => {
+                    self.core.kill();
+                    continue;
+                }
             };
             match (result, peer) {
                 (Ok(()), _) | (Err(OutboxError::Closed), _) => {}

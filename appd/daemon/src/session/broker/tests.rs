@@ -23,6 +23,7 @@ fn broker() -> (Broker, Instant) {
         state_queue_capacity: 4,
         watchdog: Duration::from_secs(2),
         startup_timeout: Duration::from_secs(5),
+        test_control: false,
     };
     let mut b = Broker::new(cfg, now);
     b.core_initial_credit();
