@@ -31,7 +31,7 @@ pub enum Command {
     /// The user closes the app.
     Close,
     /// Send a frame the binding would never send: `wrong-session`, `wrong-class`,
-    /// `skip-sequence`, `credit-flood`.
+    /// `skip-sequence`, `credit-flood`, `test-control` (a kill-core request outside test mode).
     Forge {
         /// Which forgery.
         kind: String,

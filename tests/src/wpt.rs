@@ -147,14 +147,13 @@ fn error(message: String) -> RunFailure {
     ("ERROR".into(), message)
 }
 
-fn run_in(
-    config: &RunnerConfig,
-    test: &Path,
-    tmp: &Path,
-) -> Result<crate::wptreport::HarnessReport, RunFailure> {
+fn run_in(config: &RunnerConfig, test: &Path, tmp: &Path) -> Result<crate::wptreport::HarnessReport, RunFailure> {
     let app = tmp.join("app");
     package(config, test, &app).map_err(|e| error(format!("cannot package the test as an app: {e}")))?;
     let runtime_dir = tmp.join("run");
+    fs::create_dir(&runtime_dir).map_err(|e| error(format!("{}: {e}", runtime_dir.display())))?;
+    fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(|e| error(e.to_string()))?;
     let report_path = tmp.join("report.jsonl");
     let log_path = tmp.join("log.txt");
     let log = fs::File::create(&log_path).map_err(|e| error(format!("{}: {e}", log_path.display())))?;
@@ -172,6 +171,7 @@ fn run_in(
         .arg(shell_timeout.to_string())
         .arg("--report")
         .arg(&report_path)
+        .env("XDG_RUNTIME_DIR", &runtime_dir)
         .env("WEFT_LOG", std::env::var("WEFT_LOG").unwrap_or_else(|_| "warn,profile_traits=error,script=error".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
@@ -181,29 +181,63 @@ fn run_in(
         .map_err(|e| error(format!("cannot start {}: {e}", config.appd.display())))?;
     // Give appd and the shell's own timeout a margin to report before killing everything.
     let deadline = Instant::now() + config.timeout + Duration::from_secs(15);
-    let exit = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => break None,
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(error(format!("cannot wait for weft-appd: {e}"))),
+    let pgid = child.id();
+    let mut appd_exit = None;
+    // `weft-appd run` returns when the session ends, but the page goes on to report (e.g.
+    // after a `sessionend` test): wait for the report, or for every process of the run to end.
+    let outcome = loop {
+        if appd_exit.is_none() {
+            appd_exit = child.try_wait().map_err(|e| error(format!("cannot wait for weft-appd: {e}")))?;
         }
+        if let Ok(report) = parse_report(&fs::read_to_string(&report_path).unwrap_or_default()) {
+            break Ok(report);
+        }
+        if appd_exit.is_some() && !group_alive(pgid) {
+            break Err(false);
+        }
+        if Instant::now() >= deadline {
+            break Err(true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     };
-    kill_group(child.id());
-    if exit.is_none() {
-        let _ = child.wait();
+    kill_group(pgid);
+    if appd_exit.is_none() {
+        appd_exit = child.wait().ok();
     }
-    let report_text = fs::read_to_string(&report_path).unwrap_or_default();
-    match parse_report(&report_text) {
-        Ok(report) => Ok(report),
-        Err(problem) => {
-            let tail = log_tail(&log_path, 25);
-            Err(match exit {
-                None => ("TIMEOUT".into(), format!("no results within {} s; log tail:\n{tail}", config.timeout.as_secs())),
-                Some(status) => ("CRASH".into(), format!("{problem}; weft-appd exited with {status}; log tail:\n{tail}")),
-            })
+    // Nothing of the run may outlive it.
+    let gone_by = Instant::now() + Duration::from_secs(5);
+    while group_alive(pgid) {
+        if Instant::now() >= gone_by {
+            return Err(error(format!("processes of the run (process group {pgid}) survived SIGKILL")));
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
+    outcome.or_else(|timed_out| {
+        // One last look: the report may have landed as the processes ended.
+        let problem = match parse_report(&fs::read_to_string(&report_path).unwrap_or_default()) {
+            Ok(report) => return Ok(report),
+            Err(problem) => problem,
+        };
+        let tail = log_tail(&log_path, 25);
+        let exit = appd_exit.map_or("still running".to_owned(), |s| s.to_string());
+        Err(if timed_out {
+            (
+                "TIMEOUT".into(),
+                format!("no results within {} s (weft-appd: {exit}); log tail:\n{tail}", config.timeout.as_secs()),
+            )
+        } else {
+            ("CRASH".into(), format!("{problem}; weft-appd exited with {exit}; log tail:\n{tail}"))
+        })
+    })
+}
+
+/// Whether any process of the run's process group is still alive.
+fn group_alive(pgid: u32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the group exists; no memory is touched.
+    unsafe { libc::kill(-pgid, 0) == 0 }
 }
 
 /// SIGKILLs the run's process group (appd, the core host, the shell and its content

@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn no_report_or_garbage_is_an_error() {
-        assert_eq!(parse_report("").unwrap_err(), "the page reported no results");
-        assert!(parse_report("{not json").unwrap_err().starts_with("malformed result line"));
+        assert_eq!(parse_report("").expect_err("nothing reported"), "the page reported no results");
+        assert!(parse_report("{not json").expect_err("garbage").starts_with("malformed result line"));
     }
 }

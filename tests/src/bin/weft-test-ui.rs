@@ -185,6 +185,7 @@ fn run() -> Result<(), String> {
                 forged_next += 1;
                 let frame = match kind.as_str() {
                     "credit-flood" => UiToBroker::Credit(Credit { messages: u32::MAX, bytes: u64::MAX }),
+                    "test-control" => UiToBroker::TestControl(weft_ipc::frames::TestAction::KillCore),
                     _ => UiToBroker::Message(Envelope {
                         session_id,
                         stream_id: StreamId::UiToCore,

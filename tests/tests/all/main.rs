@@ -8,3 +8,4 @@ mod failures;
 mod messaging;
 mod shell;
 mod violations;
+mod wpt_runner;
