@@ -41,7 +41,11 @@ export interface WeftChannelEventMap {
   error: WeftErrorEvent;
 }
 
-/** The channel between the page and the app's Wasm core, brokered by weft-appd. */
+/**
+ * The channel between the page and the app's Wasm core, brokered by weft-appd. Every member is
+ * an own, non-configurable property of `weft.channel` (WebIDL `[LegacyUnforgeable]`), so page
+ * code cannot replace or wrap it.
+ */
 export interface WeftChannel extends EventTarget {
   readonly sessionId: string;
   readonly readyState: "connecting" | "open" | "closed";
@@ -72,4 +76,6 @@ declare global {
     readonly weft: { readonly channel: WeftChannel };
   }
   const weft: { readonly channel: WeftChannel };
+  /** The interface object (for `instanceof`); it cannot be constructed by page code. */
+  const WeftChannel: { readonly prototype: WeftChannel };
 }
