@@ -264,6 +264,14 @@ impl Peer {
     }
 }
 
+impl Drop for Peer {
+    /// Closes the driver connection (both directions, so the reader thread's clone of the
+    /// socket does not keep it open): the peer process then exits.
+    fn drop(&mut self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// Whether a process is still running (not exited; a zombie counts as exited).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -38,7 +38,8 @@ pub enum Command {
     },
     /// Send `message_type` with payload `{"i": n}` as fast as credit allows for `seconds`
     /// (like a page awaiting `ready` between bursts), then report [`Event::FloodDone`] once
-    /// every send is settled and every echo arrived.
+    /// every send is settled and every echo arrived — or at once, before the
+    /// [`Event::SessionEnd`], if the session ends during the flood.
     Flood {
         /// The message type.
         message_type: String,
@@ -134,7 +135,8 @@ pub enum Event {
         refused: u64,
         /// State updates received during the flood.
         received: u64,
-        /// Whether the received updates' sequences and `i` values were each strictly consecutive.
+        /// Whether the received updates' sequences (from 1) and `i` values (from 0) were each
+        /// strictly consecutive: no duplicate, no gap, no reordering.
         in_order: bool,
     },
     /// The result of [`Command::SecondConnect`].

@@ -63,7 +63,7 @@ impl Flood {
                 self.received += 1;
                 let i = serde_json::from_str::<serde_json::Value>(&e.payload).ok().and_then(|v| v["i"].as_u64());
                 let i_ok = match (self.last_i, i) {
-                    (None, Some(_)) => true,
+                    (None, Some(i)) => i == 0,
                     (Some(prev), Some(i)) => i == prev + 1,
                     _ => false,
                 };
@@ -241,7 +241,9 @@ fn run() -> Result<(), String> {
                 f.observe(notice);
             }
             notices.retain(|n| matches!(n, UiNotice::SessionEnd(_) | UiNotice::Error(_)));
-            if f.settled(&connection) {
+            // A session that ends mid-flood settles it: the totals come before the end.
+            let ended = notices.iter().any(|n| matches!(n, UiNotice::SessionEnd(_)));
+            if ended || f.settled(&connection) {
                 emit(Event::FloodDone {
                     sent: f.sent,
                     admitted: f.admitted,

@@ -3,6 +3,7 @@
 //! One binary, one module per behaviour.
 
 mod backpressure;
+mod chaos;
 mod control;
 mod failures;
 mod messaging;
