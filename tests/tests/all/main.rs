@@ -4,6 +4,7 @@
 
 mod backpressure;
 mod control;
+mod examples;
 mod failures;
 mod messaging;
 mod shell;
