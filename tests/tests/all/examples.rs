@@ -258,6 +258,18 @@ fn sketch_flood_is_admitted_once_in_order_without_gaps_and_the_coalesced_state_i
     let sent: Vec<Value> = (0..MOVES).map(point).map(|(x, y)| json!([x, y])).collect();
     assert_eq!(drawn.len(), sent.len(), "points drawn");
     assert!(drawn == sent, "the strokes differ from the moves sent");
+
+    // `clear` erases every stroke drawn so far.
+    peer.send("clear", json!({}));
+    let events = peer.until(|e| matches!(e, Event::Message { .. }));
+    let cleared = messages(&events, &mut sequence);
+    let last_stroke = strokes.keys().next_back().copied().unwrap_or(0);
+    match cleared.as_slice() {
+        [(message_type, payload)] if message_type == "canvas" => {
+            assert!(payload["first_stroke"].as_u64() > Some(last_stroke), "{payload} leaves stroke {last_stroke}")
+        }
+        other => panic!("expected the canvas update, got {other:?}"),
+    }
 }
 
 #[test]
