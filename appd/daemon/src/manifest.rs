@@ -303,7 +303,12 @@ fn check_component(path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
     let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
     match read {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            problems.push(problem("app.core", format!("{rel} does not exist (build the core first)")))
+            problems.push(problem(
+                "app.core",
+                format!(
+                    "{rel} does not exist: build the core (`cargo build --release --target wasm32-wasip2` in its crate) and copy the .wasm to {rel}"
+                ),
+            ))
         }
         Err(e) => problems.push(problem("app.core", format!("cannot read {rel}: {e}"))),
         Ok(()) if header == COMPONENT_HEADER => {}
@@ -634,6 +639,19 @@ schema = { type = "object", required = ["value"] }
         .expect("write");
         std::fs::write(dir.path().join("ui/index.html"), "<p>hi</p>").expect("write ui");
         AppPackage::load(dir.path()).expect("./ui/index.html is the same page");
+    }
+
+    #[test]
+    fn a_missing_core_says_how_to_build_it() {
+        let dir = app(GOOD);
+        std::fs::remove_file(dir.path().join("core.wasm")).expect("remove");
+        let err = AppPackage::load(dir.path()).expect_err("no core");
+        assert!(
+            err.to_string().contains(
+                "app.core: core.wasm does not exist: build the core (`cargo build --release --target wasm32-wasip2`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
