@@ -83,3 +83,32 @@ impl TodoList {
         Summary { total: self.items.len(), done, open: self.items.len() - done }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_never_reused_and_clear_done_removes_only_done_items() {
+        let mut list = TodoList::default();
+        assert_eq!(list.add(" a ").map(|c| c.id), Ok(1));
+        assert_eq!(list.add("b").map(|c| c.id), Ok(2));
+        assert_eq!(list.get(1).map(|i| i.text.as_str()), Some("a"));
+        list.toggle(1).expect("toggle");
+        list.remove(2).expect("remove");
+        assert_eq!(list.add("c").map(|c| c.id), Ok(3));
+        assert_eq!(list.summary(), Summary { total: 2, done: 1, open: 1 });
+        assert_eq!(list.clear_done(), vec![Change { id: 1 }]);
+        assert_eq!(list.summary(), Summary { total: 1, done: 0, open: 1 });
+        assert!(list.toggle(1).is_err() && list.remove(9).is_err());
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let mut list = TodoList::default();
+        for _ in 0..MAX_ITEMS {
+            list.add("x").expect("room");
+        }
+        assert!(list.add("one too many").is_err());
+    }
+}
