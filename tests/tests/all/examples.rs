@@ -294,3 +294,19 @@ fn every_example_passes_weft_appd_check() {
         assert!(checked.iter().any(|n| n == expected), "examples/{expected} was not checked: {checked:?}");
     }
 }
+
+#[test]
+fn the_app_guide_quotes_the_current_wit_world_and_channel_declarations() {
+    let root = repo_root();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let guide = read("docs/app-guide.md");
+    let wit = read("appd/core-host/wit/world.wit");
+    assert!(guide.contains(&wit), "docs/app-guide.md must quote appd/core-host/wit/world.wit verbatim");
+    for line in read("resources/weft-channel.d.ts").lines() {
+        let code = line.trim_start();
+        if code.is_empty() || code.starts_with("//") || code.starts_with("/*") || code.starts_with('*') {
+            continue;
+        }
+        assert!(guide.contains(line), "docs/app-guide.md lacks this line of resources/weft-channel.d.ts: {line:?}");
+    }
+}
