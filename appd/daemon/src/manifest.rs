@@ -43,8 +43,11 @@ fn default_core() -> String {
     "core.wasm".into()
 }
 
+/// The UI entry page, the only one the shell opens.
+const UI_ENTRY: &str = "ui/index.html";
+
 fn default_ui() -> String {
-    "ui/index.html".into()
+    UI_ENTRY.into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,7 +177,7 @@ impl AppPackage {
         };
         let raw: RawManifest = match toml::from_str(&text) {
             Ok(r) => r,
-            Err(e) => return Err(PackageErrors(vec![problem(MANIFEST_FILE, e.to_string().trim_end().to_owned())])),
+            Err(e) => return Err(PackageErrors(vec![toml_problem(&text, &e)])),
         };
 
         if raw.app.name.is_empty()
@@ -203,7 +206,15 @@ impl AppPackage {
             check_component(path, &raw.app.core, &mut problems);
         }
         let ui_path = inside(&dir, &raw.app.ui, "app.ui", &mut problems);
-        if let Some(path) = &ui_path {
+        if ui_path.is_some() && !same_relative_path(&raw.app.ui, UI_ENTRY) {
+            problems.push(problem(
+                "app.ui",
+                format!(
+                    "{:?} is not supported: the shell always opens {UI_ENTRY} (and loads nothing outside ui/); remove the key",
+                    raw.app.ui
+                ),
+            ));
+        } else if let Some(path) = &ui_path {
             if !path.is_file() {
                 problems.push(problem("app.ui", format!("{} does not exist", raw.app.ui)));
             }
@@ -265,6 +276,18 @@ fn problem(place: impl fmt::Display, problem: String) -> PackageProblem {
     PackageProblem { place: place.to_string(), problem }
 }
 
+/// Whether two relative paths name the same file (`./ui/index.html` is `ui/index.html`).
+fn same_relative_path(a: &str, b: &str) -> bool {
+    let parts = |p: &str| -> Vec<String> {
+        Path::new(p)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect()
+    };
+    parts(a) == parts(b)
+}
+
 /// Resolves a manifest path and insists it stays inside the app directory.
 fn inside(dir: &Path, rel: &str, key: &str, problems: &mut Vec<PackageProblem>) -> Option<PathBuf> {
     let rel_path = Path::new(rel);
@@ -280,7 +303,12 @@ fn check_component(path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
     let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
     match read {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            problems.push(problem("app.core", format!("{rel} does not exist (build the core first)")))
+            problems.push(problem(
+                "app.core",
+                format!(
+                    "{rel} does not exist: build the core (`cargo build --release --target wasm32-wasip2` in its crate) and copy the .wasm to {rel}"
+                ),
+            ))
         }
         Err(e) => problems.push(problem("app.core", format!("cannot read {rel}: {e}"))),
         Ok(()) if header == COMPONENT_HEADER => {}
@@ -339,7 +367,7 @@ fn check_messages(
         let key = format!("{}s.{name}", class.as_str());
         if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         {
-            problems.push(problem(&key, "a message type is 1-128 of [A-Za-z0-9-_.:]".into()));
+            problems.push(problem(&key, format!("{name:?} is not a valid message type: use 1-128 of [A-Za-z0-9-_.:]")));
         }
         if m.coalescible && class == MessageClass::UiEvent {
             problems.push(problem(format!("{key}.coalescible"), "only state updates can be coalescible".into()));
@@ -364,7 +392,7 @@ fn check_messages(
         };
         if let Some(schema) = &schema {
             if let Err(e) = jsonschema::validator_for(schema) {
-                problems.push(problem(format!("{key}.schema"), format!("invalid JSON Schema: {e}")));
+                problems.push(problem(format!("{key}.schema"), schema_problem(schema, &e)));
             }
         }
         if let Some(schema) = schema {
@@ -372,6 +400,76 @@ fn check_messages(
         }
     }
     out
+}
+
+/// Explains an invalid JSON Schema: where in the schema, what is wrong, and a hint for the
+/// common mistakes (a bad `type` name; a schema that is not a table).
+fn schema_problem(schema: &serde_json::Value, e: &jsonschema::ValidationError<'_>) -> String {
+    let at = e.instance_path().as_str();
+    if at.is_empty() && !schema.is_object() && !schema.is_boolean() {
+        return format!(
+            "invalid JSON Schema: a schema is a table such as `{{ type = \"object\" }}` (or `{{}}` for any JSON), not {schema}"
+        );
+    }
+    let place = if at.is_empty() { String::new() } else { format!(" at {at}") };
+    let hint = if at == "/type" || at.ends_with("/type") {
+        "; a `type` is one of \"null\", \"boolean\", \"object\", \"array\", \"number\", \"string\", \"integer\""
+    } else {
+        ""
+    };
+    format!("invalid JSON Schema{place}: {e}{hint}")
+}
+
+/// Explains a `weft.toml` that does not parse or does not fit the manifest's shape. The place
+/// is the key path of the offending line when it can be found (`limits.max_message_bytes`,
+/// `app` for an unknown key in `[app]`), the problem ends with the line and column, and serde's
+/// Rust type names are put in manifest terms.
+fn toml_problem(text: &str, e: &toml::de::Error) -> PackageProblem {
+    let message = e
+        .message()
+        .trim_end()
+        .replace("expected u32", "expected a whole number ≥ 0")
+        .replace("expected u64", "expected a whole number ≥ 0")
+        .replace("expected a sequence", "expected an array, e.g. [\"clock\"]")
+        .replace("expected a boolean", "expected true or false")
+        .replace('\n', "; ");
+    if message == "missing field `app`" {
+        return problem(MANIFEST_FILE, "missing the [app] table (it needs at least `name = \"...\"`)".into());
+    }
+    let Some(start) = e.span().map(|span| span.start.min(text.len())) else {
+        return problem(MANIFEST_FILE, message);
+    };
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let where_ = format!(
+        "{MANIFEST_FILE} line {}, column {}",
+        text[..start].matches('\n').count() + 1,
+        text[line_start..start].chars().count() + 1
+    );
+    let place = match (table_header(line), line.split_once('=')) {
+        // A table header: a missing field is missing in this table; an unknown table is
+        // unknown in its parent.
+        (Some(header), _) if message.starts_with("unknown field") => header.rsplit_once('.').map(|(p, _)| p.to_owned()),
+        (Some(header), _) => Some(header.to_owned()),
+        // `key = value` with the error in the value: the key's full path.
+        (None, Some((key, _))) if line_start + key.len() < start => {
+            let table = text[..line_start].lines().filter_map(table_header).next_back();
+            Some(table.map_or(String::new(), |t| format!("{t}.")) + key.trim())
+        }
+        // An unknown key: the table it is in.
+        (None, _) => text[..line_start].lines().filter_map(table_header).next_back().map(str::to_owned),
+    };
+    match place {
+        Some(place) => problem(place, format!("{message} ({where_})")),
+        None => problem(where_, message),
+    }
+}
+
+/// The name of a TOML table header line (`[limits]` → `limits`, `[[x]]` → `x`).
+fn table_header(line: &str) -> Option<&str> {
+    let inner = line.trim().strip_prefix('[')?;
+    let inner = inner.strip_prefix('[').unwrap_or(inner);
+    inner.split(']').next().map(str::trim)
 }
 
 fn read_schema_file(
@@ -463,8 +561,8 @@ schema = { type = "object", required = ["value"] }
                 "app.core: \"../x.wasm\" must be a relative path",
             ),
             (
-                "[app]\nname=\"a\"\nui=\"ui/missing.html\"\n[ui-events.a]\nschema={}",
-                "app.ui: ui/missing.html does not exist",
+                "[app]\nname=\"a\"\nui=\"ui/main.html\"\n[ui-events.a]\nschema={}",
+                "app.ui: \"ui/main.html\" is not supported: the shell always opens ui/index.html",
             ),
             (
                 "[app]\nname=\"a\"\n[ui-events.a]\ncoalescible=true\nschema={}",
@@ -481,6 +579,79 @@ schema = { type = "object", required = ["value"] }
                 "manifest {manifest:?}: expected {expected:?} in {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_manifest_that_does_not_fit_names_the_key_the_line_and_what_is_expected() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[app]\nname=\"a\"\n[limits]\nmax_message_bytes = \"16k\"\n[ui-events.a]\nschema={}",
+                "limits.max_message_bytes: invalid type: string \"16k\", expected a whole number ≥ 0 (weft.toml line 4, column 21)",
+            ),
+            (
+                "[app]\nname=\"a\"\n[limits]\nevent_deadline_ms = -5\n[ui-events.a]\nschema={}",
+                "limits.event_deadline_ms: invalid value: integer `-5`, expected a whole number ≥ 0",
+            ),
+            (
+                "[app]\nname=\"a\"\ncapabilities = \"clock\"\n[ui-events.a]\nschema={}",
+                "app.capabilities: invalid type: string \"clock\", expected an array, e.g. [\"clock\"]",
+            ),
+            (
+                "[app]\nname=\"a\"\n[ui-events.a]\nschema={}\n[state-updates.b]\ncoalescible = \"yes\"\nschema={}",
+                "state-updates.b.coalescible: invalid type: string \"yes\", expected true or false",
+            ),
+            ("[app]\nname=\"a\"\ncapabilites = []", "app: unknown field `capabilites`, expected one of `name`"),
+            ("[app]\nname=\"a\"\n[ui-events.a]\nclass=\"x\"", "ui-events.a: unknown field `class`"),
+            ("[app]\nname=\"a\"\n[limit]\n", "weft.toml line 3, column 2: unknown field `limit`, expected one of `app`"),
+            ("[app]\ncore=\"core.wasm\"\n[ui-events.a]\nschema={}", "app: missing field `name` (weft.toml line 1"),
+            ("[ui-events.a]\nschema={}", "weft.toml: missing the [app] table"),
+            ("[app]\nname = x\n", "app.name: invalid string; expected `\"`, `'` (weft.toml line 2, column 8)"),
+            (
+                "[app]\nname=\"a\"\n[ui-events.a]\nschema={type=\"object\", properties={n={type=\"int\"}}}",
+                "ui-events.a.schema: invalid JSON Schema at /properties/n/type: ",
+            ),
+            (
+                "[app]\nname=\"a\"\n[ui-events.a]\nschema={type=\"int\"}",
+                "; a `type` is one of \"null\", \"boolean\"",
+            ),
+            ("[app]\nname=\"a\"\n[ui-events.a]\nschema=\"object\"", "ui-events.a.schema: invalid JSON Schema: a schema is a table"),
+            ("[app]\nname=\"a\"\n[ui-events.\"a b\"]\nschema={}", "ui-events.a b: \"a b\" is not a valid message type"),
+        ];
+        for (manifest, expected) in cases {
+            let found = problems(manifest);
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "manifest {manifest:?}: expected {expected:?} in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_ui_page_is_named() {
+        let dir = app(GOOD);
+        std::fs::remove_file(dir.path().join("ui/index.html")).expect("remove");
+        let err = AppPackage::load(dir.path()).expect_err("no page");
+        assert!(err.to_string().contains("app.ui: ui/index.html does not exist"), "{err}");
+        std::fs::write(
+            dir.path().join("weft.toml"),
+            format!("{GOOD}\n").replace("[app]", "[app]\nui = \"./ui/index.html\""),
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("ui/index.html"), "<p>hi</p>").expect("write ui");
+        AppPackage::load(dir.path()).expect("./ui/index.html is the same page");
+    }
+
+    #[test]
+    fn a_missing_core_says_how_to_build_it() {
+        let dir = app(GOOD);
+        std::fs::remove_file(dir.path().join("core.wasm")).expect("remove");
+        let err = AppPackage::load(dir.path()).expect_err("no core");
+        assert!(
+            err.to_string().contains(
+                "app.core: core.wasm does not exist: build the core (`cargo build --release --target wasm32-wasip2`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod backpressure;
 mod chaos;
 mod control;
+mod examples;
 mod failures;
 mod messaging;
 mod shell;
