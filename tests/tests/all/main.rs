@@ -7,6 +7,7 @@ mod chaos;
 mod control;
 mod examples;
 mod failures;
+mod hostile;
 mod messaging;
 mod shell;
 mod violations;

@@ -13,6 +13,10 @@
 //! - `unknown-type`: emits a message type the manifest does not declare (`no-such-type`).
 //! - `not-json`: emits `tick` with payload `not json` (the host answers `invalid-json`, which is
 //!   returned as this event's `Err`).
+//! - `connect` `{"port": P}`: tries to open a TCP connection to 127.0.0.1:P (no capability
+//!   grants the network), then emits `echo` `{"connected": bool, "error": "…"}`.
+//! - `clock`: reads the wall clock and emits `echo` `{"unix_secs": S}` (without the `clock`
+//!   capability the host's clock is deterministic: it starts at 2000-01-01T00:00:00Z).
 //! - anything else: echoes the event back as a state update of the same type and payload.
 
 wit_bindgen::generate!({
@@ -84,6 +88,18 @@ fn flood(payload: &str, keyed: bool) -> Result<(), String> {
     emit("flood-done", &done, Some("flood-done"))
 }
 
+/// Tries the network, which no capability grants.
+fn connect(payload: &str) -> Result<(), String> {
+    let port = serde_json::from_str::<Value>(payload).ok().and_then(|v| v["port"].as_u64()).unwrap_or(1);
+    let port = u16::try_from(port).unwrap_or(1);
+    let result = std::net::TcpStream::connect(("127.0.0.1", port));
+    let report = match result {
+        Ok(_) => serde_json::json!({ "connected": true, "error": "" }),
+        Err(e) => serde_json::json!({ "connected": false, "error": e.to_string() }),
+    };
+    emit("echo", &report.to_string(), None)
+}
+
 impl Guest for Hostile {
     fn init() -> Result<(), String> {
         Ok(())
@@ -103,6 +119,14 @@ impl Guest for Hostile {
             "bad-payload" => emit("tick", r#"{"i":"not-an-integer"}"#, None),
             "unknown-type" => emit("no-such-type", "{}", None),
             "not-json" => emit("tick", "not json", None),
+            "connect" => connect(&payload),
+            "clock" => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(u64::MAX);
+                emit("echo", &serde_json::json!({ "unix_secs": secs }).to_string(), None)
+            }
             _ => emit(&message_type, &payload, None),
         }
     }
