@@ -21,7 +21,7 @@ use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 const MAX_LOG: usize = 8192;
 
 /// Where a page's event stream goes: returns `false` once the stream is gone.
-pub type StreamSink = Box<dyn Fn(Bytes) -> bool + Send>;
+pub type StreamSink = Box<dyn FnMut(Bytes) -> bool + Send>;
 
 /// What the page posts: sends, and how many messages it has dispatched since its last post.
 #[derive(Debug, serde::Deserialize)]
@@ -212,7 +212,7 @@ impl Bridge {
 
     /// Opens the page's event stream from `cursor`: replays what the page has not seen, then
     /// follows. A newer stream replaces an older one. Returns the stream's id.
-    pub fn open_stream(&self, cursor: u64, stream: StreamSink) -> u64 {
+    pub fn open_stream(&self, cursor: u64, mut stream: StreamSink) -> u64 {
         let mut state = lock(&self.state);
         let id = state.next_stream;
         state.next_stream += 1;
@@ -290,7 +290,7 @@ impl State {
         self.next_cursor += 1;
         event["c"] = json!(cursor);
         let line = event.to_string();
-        if let Some((_, stream)) = &self.stream {
+        if let Some((_, stream)) = &mut self.stream {
             if !stream(Bytes::from(format!("{line}\n"))) {
                 self.stream = None;
             }

@@ -1,12 +1,12 @@
 //! The `weft://channel/…` protocol handler: the binding's transport, in Servo's main process.
 //!
-//! Servo runs `load` on its network runtime; it must not block for long. Two endpoints:
+//! Servo runs `load` on its network runtime; it must not block for long. The endpoints:
 //! - `POST weft://channel/post` — a JSON [`PagePost`](crate::bridge::PagePost) (sends and
 //!   consumption), answered at once with 204; verdicts arrive on the event stream.
 //! - `GET weft://channel/events?cursor=N` — newline-delimited JSON events after `N`, streamed
-//!   for [`STREAM_LIFETIME`], then finished (the binding reconnects from its cursor), because
-//!   the handler is never told when a page goes away.
-//!
+//!   for [`STREAM_LIFETIME`] or [`STREAM_MAX_BYTES`], then finished (the binding reconnects
+//!   from its cursor), because the handler is never told when a page goes away and Servo keeps
+//!   a streamed body in memory until it is done.
 //! - `POST weft://channel/test-driver` — `{"action": "kill-core" | "trap-core" | "close-app"}`,
 //!   only when the shell runs with `--test-driver` (and appd granted test mode).
 //!
@@ -25,6 +25,10 @@ use std::time::Duration;
 pub const SCHEME: &str = "weft";
 /// How long one event stream stays open.
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(20);
+/// How much one event stream carries before it is ended (the binding reconnects from its
+/// cursor). Servo keeps a streamed response's whole body in memory until it is done, so an
+/// unbounded stream under a flood would grow the shell by megabytes per second.
+pub const STREAM_MAX_BYTES: usize = 1 << 20;
 /// Largest post accepted (a batch of sends).
 const MAX_POST_BYTES: usize = 8 << 20;
 
@@ -108,8 +112,20 @@ impl ProtocolHandler for ChannelScheme {
                 *response.body.lock() = ResponseBody::Receiving(Vec::new());
                 response.status = status(200, "OK");
                 let sink_tx = tx.clone();
-                let id =
-                    self.bridge.open_stream(cursor, Box::new(move |chunk| sink_tx.send(Data::Payload(chunk)).is_ok()));
+                let mut carried = 0usize;
+                let id = self.bridge.open_stream(
+                    cursor,
+                    Box::new(move |chunk| {
+                        carried += chunk.len();
+                        let sent = sink_tx.send(Data::Payload(chunk)).is_ok();
+                        if carried >= STREAM_MAX_BYTES {
+                            // Full: finish this response; the page reconnects from its cursor.
+                            let _ = sink_tx.send(Data::Done);
+                            return false;
+                        }
+                        sent
+                    }),
+                );
                 let bridge = self.bridge.clone();
                 std::thread::spawn(move || {
                     // Bound the stream's life; the page reconnects from its cursor.

@@ -8,6 +8,7 @@ mod control;
 mod examples;
 mod failures;
 mod hostile;
+mod memory;
 mod messaging;
 mod shell;
 mod violations;

@@ -1,0 +1,157 @@
+//! Memory under flood: a page flooding the core (UI → core, every event echoed) and a core
+//! flooding the page (core → UI) through the real headless shell, each for
+//! `WEFT_FLOOD_SECONDS` (default 12; `scripts/reliability --long` uses 60), while the resident
+//! memory of weft-appd, the core host and the shell (with any child processes) is sampled from
+//! `/proc`. Memory must stay flat: the median of the last 15 % of the run may exceed the median
+//! of the 15–30 % window (after warm-up) by at most [`APPD_GROWTH`] / [`SHELL_GROWTH`].
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use weft_tests::harness::{bin, example_core, repo_root, wait_gone, Daemon, HOSTILE_MANIFEST};
+
+/// The most appd's (and the core host's) resident memory may grow once warm.
+const APPD_GROWTH: u64 = 4 << 20;
+/// The most the shell's (Servo's) resident memory may grow once warm.
+const SHELL_GROWTH: u64 = 48 << 20;
+/// How often memory is sampled (a sampling period, not a synchronisation).
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// Resident memory of `pid` alone, in bytes.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Resident memory of `pid` and its descendants (Servo may start content processes), in bytes.
+fn rss_tree(pid: u32) -> u64 {
+    let own = rss(pid);
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    let children: u64 = tasks
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()).collect::<Vec<_>>())
+        .map(rss_tree)
+        .sum();
+    own + children
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// Warm baseline, end level, peak and growth of a series of samples.
+fn flatness(samples: &[u64]) -> (u64, u64, u64, i64) {
+    let n = samples.len();
+    let warm = median(samples[n * 15 / 100..(n * 30 / 100).max(n * 15 / 100 + 1)].to_vec());
+    let end = median(samples[n * 85 / 100..].to_vec());
+    let peak = samples.iter().copied().max().unwrap_or(0);
+    (warm, end, peak, end as i64 - warm as i64)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+/// Runs one flood with `page` as the UI of the app made of `manifest` + `core`, for `seconds`;
+/// returns the summary (also checked against the bounds).
+fn flood(name: &str, manifest: &str, core: &Path, page: &str, seconds: u64) -> Value {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("ui")).expect("ui");
+    std::fs::write(app.join("weft.toml"), manifest).expect("manifest");
+    std::fs::copy(core, app.join("core.wasm")).expect("core");
+    std::fs::copy(repo_root().join("tests/shell").join(page), app.join("ui/index.html")).expect("page");
+    let report = dir.path().join("report.jsonl");
+    let shell = [
+        bin("weft-shell").display().to_string(),
+        "--headless".into(),
+        "--timeout".into(),
+        (seconds + 60).to_string(),
+        "--report".into(),
+        report.display().to_string(),
+        "--until-console".into(),
+        "WEFT-DONE".into(),
+    ];
+    let session = daemon.launch_ui(&app, &shell);
+    let id = session["session_id"].as_str().expect("id").to_owned();
+    let pid = |k: &str| session[k].as_u64().expect("pid") as u32;
+    let (core_pid, ui_pid) = (pid("core_pid"), pid("ui_pid"));
+    let (mut appd, mut core_host, mut ui) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        // appd alone: the core host and the shell are its children.
+        appd.push(rss(daemon.pid()));
+        core_host.push(rss(core_pid));
+        ui.push(rss_tree(ui_pid));
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+    let status = daemon.session_status(&id);
+    assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
+    wait_gone(ui_pid, "weft-shell after the end");
+    let line = std::fs::read_to_string(&report).unwrap_or_default();
+    let page: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("page report {line:?}: {e}"));
+    assert_eq!(page["reason"], "session-ended", "{page}");
+    let stats = &status["stats"];
+    let series = |label: &str, samples: &[u64], bound: u64| {
+        let (warm, end, peak, growth) = flatness(samples);
+        let every_2s: Vec<u64> = samples.iter().step_by(8).map(|b| b >> 20).collect();
+        eprintln!("{name} {label} MiB every 2 s: {every_2s:?}");
+        assert!(
+            growth <= bound as i64,
+            "{name}: {label} grew {:.1} MiB (warm {:.1} → end {:.1}, peak {:.1}) over {seconds} s; bound {:.0} MiB",
+            growth as f64 / (1 << 20) as f64,
+            mib(warm),
+            mib(end),
+            mib(peak),
+            mib(bound)
+        );
+        json!({"warm_mib": mib(warm), "end_mib": mib(end), "peak_mib": mib(peak), "growth_mib": growth as f64 / (1 << 20) as f64, "bound_mib": mib(bound)})
+    };
+    let summary = json!({
+        "flood": name,
+        "seconds": seconds,
+        "samples": appd.len(),
+        "ui_events_admitted": stats["ui_events_admitted"],
+        "state_updates_delivered": stats["state_updates_delivered"],
+        "state_updates_coalesced": stats["state_updates_coalesced"],
+        "state_queue_high_water": stats["state_queue_high_water"],
+        "page": page,
+        "appd": series("weft-appd", &appd, APPD_GROWTH),
+        "core_host": series("weft-core-host", &core_host, APPD_GROWTH),
+        "shell": series("weft-shell", &ui, SHELL_GROWTH),
+    });
+    println!("{summary}");
+    if let Ok(dir) = std::env::var("WEFT_RELIABILITY_OUT") {
+        let path = Path::new(&dir).join(format!("memory-{name}.json"));
+        std::fs::write(&path, format!("{summary:#}\n")).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    summary
+}
+
+fn seconds() -> u64 {
+    std::env::var("WEFT_FLOOD_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12)
+}
+
+#[test]
+fn memory_stays_flat_while_the_page_floods_the_core() {
+    let echo = repo_root().join("examples/echo");
+    let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
+    let summary = flood("ui-to-core", &manifest, &echo.join("core.wasm"), "chaos.html", seconds());
+    assert!(summary["ui_events_admitted"].as_u64() > Some(1000), "the page really flooded: {summary}");
+}
+
+#[test]
+fn memory_stays_flat_while_the_core_floods_the_page() {
+    let summary = flood("core-to-ui", HOSTILE_MANIFEST, &example_core("hostile"), "flood-core.html", seconds());
+    assert!(summary["state_updates_delivered"].as_u64() > Some(1000), "the core really flooded: {summary}");
+}
