@@ -40,6 +40,10 @@ enum Cmd {
         /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
         #[arg(long, num_args = 1.., allow_hyphen_values = true)]
         ui_command: Option<Vec<String>>,
+        /// Record every message of the session into this file (JSON lines; the daemon writes
+        /// it; a relative path is resolved against the current directory).
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Show sessions, queue depths, credits and counters.
     Status {
@@ -62,6 +66,9 @@ enum Cmd {
         /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
         #[arg(long, num_args = 1.., allow_hyphen_values = true)]
         ui_command: Option<Vec<String>>,
+        /// Record every message of the session into this file (JSON lines).
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Check an app package and print every problem precisely.
     Check {
@@ -76,10 +83,11 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
-        Cmd::Run { app_dir, ui_command } => run(&runtime_dir, &app_dir, ui_command),
-        Cmd::Launch { app_dir, ui_command } => {
+        Cmd::Run { app_dir, ui_command, record } => run(&runtime_dir, &app_dir, ui_command, record.as_deref()),
+        Cmd::Launch { app_dir, ui_command, record } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
-            client(&runtime_dir, &Request::Launch { app_dir, ui_command }, false)
+            let record = record.map(|r| std::path::absolute(&r).unwrap_or(r));
+            client(&runtime_dir, &Request::Launch { app_dir, ui_command, record }, false)
         }
         Cmd::Status { json } => client(&runtime_dir, &Request::Status, !json),
         Cmd::End { session_id } => client(&runtime_dir, &Request::End { session_id }, false),
@@ -135,7 +143,7 @@ fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>) -> ExitCode {
+fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, record: Option<&Path>) -> ExitCode {
     init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
     let app = match AppPackage::load(app_dir) {
         Ok(app) => Arc::new(app),
@@ -166,7 +174,7 @@ fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>) -> E
         Err(e) => tracing::warn!(error = %e, "no control socket for this run"),
     }
     let ui_command = ui_command.unwrap_or(default_ui);
-    let result = launch(app, &ui_command, &env);
+    let result = launch(app, &ui_command, &env, record);
     let code = match result {
         Err(e) => {
             eprintln!("weft-appd: {e}");

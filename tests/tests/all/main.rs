@@ -6,5 +6,6 @@ mod backpressure;
 mod control;
 mod failures;
 mod messaging;
+mod recorder;
 mod shell;
 mod violations;

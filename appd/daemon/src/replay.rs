@@ -1,0 +1,1 @@
+//! Replays a recording against a fresh core.
