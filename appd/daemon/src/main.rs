@@ -9,6 +9,7 @@ use std::time::Duration;
 use weft_appd::control::{self, Request};
 use weft_appd::manifest::AppPackage;
 use weft_appd::registry::Registry;
+use weft_appd::replay::{Outcome, ReplayError, ReplayRequest};
 use weft_appd::session::runner::{launch, SessionEnv};
 use weft_appd::spawn::Spawner;
 use weft_ipc::envelope::SessionId;
@@ -70,6 +71,18 @@ enum Cmd {
         #[arg(long)]
         record: Option<PathBuf>,
     },
+    /// Feed a recording's UI events to a fresh core and check its state updates match exactly
+    /// (exit 0: `replay: match …`; 1: the first divergence; 2: the replay could not run).
+    Replay {
+        /// The recording (from `--record`).
+        recording: PathBuf,
+        /// The app directory (default: the recorded one).
+        #[arg(long)]
+        app: Option<PathBuf>,
+        /// Another core.wasm to replay against (default: the app's).
+        #[arg(long)]
+        core: Option<PathBuf>,
+    },
     /// Check an app package and print every problem precisely.
     Check {
         /// The app directory.
@@ -83,6 +96,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
+        Cmd::Replay { recording, app, core } => replay(recording, app, core),
         Cmd::Run { app_dir, ui_command, record } => run(&runtime_dir, &app_dir, ui_command, record.as_deref()),
         Cmd::Launch { app_dir, ui_command, record } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
@@ -106,9 +120,14 @@ fn init_logging(json: bool) {
     }
 }
 
+/// The directory of this executable (its sibling binaries live there).
+fn exe_dir() -> PathBuf {
+    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+}
+
 /// What a broker process needs: the session environment and the default UI command.
 fn broker_env() -> Result<(SessionEnv, Vec<String>), String> {
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let exe_dir = exe_dir();
     let spawner = Spawner::start().map_err(|e| format!("cannot start the spawner: {e}"))?;
     let env = SessionEnv {
         core_host: exe_dir.join("weft-core-host"),
@@ -199,6 +218,28 @@ fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, reco
     let _ = std::fs::remove_file(private_dir.join(control::SOCKET_NAME));
     let _ = std::fs::remove_dir(&private_dir);
     code
+}
+
+fn replay(recording: PathBuf, app: Option<PathBuf>, core: Option<PathBuf>) -> ExitCode {
+    init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
+    let request = ReplayRequest { recording, app, core, core_host: exe_dir().join("weft-core-host") };
+    let result = Spawner::start()
+        .map_err(|e| ReplayError::Core(format!("cannot start the spawner: {e}")))
+        .and_then(|spawner| weft_appd::replay::replay(&request, &spawner));
+    match result {
+        Ok(Outcome::Match { ui_events, state_updates }) => {
+            println!("replay: match ({ui_events} ui events, {state_updates} state updates)");
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Diverged(text)) => {
+            println!("{text}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("weft-appd replay: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn check(app_dir: &Path) -> ExitCode {

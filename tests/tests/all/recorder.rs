@@ -120,3 +120,101 @@ fn a_recorded_counter_session_has_both_directions_verdicts_and_continuous_sequen
     assert!(all.iter().any(|l| l["kind"] == "lifecycle" && l["report"] == "ready"));
     drop(daemon);
 }
+
+#[test]
+fn a_recording_replays_to_a_match_and_a_changed_core_diverges_at_the_first_difference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("counter.jsonl");
+    let _daemon = record_counter(&record);
+    let record = record.to_str().expect("utf-8 path");
+
+    let out = appd(&["replay", record]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "replay: match (4 ui events, 5 state updates)");
+
+    // The echo core emits nothing in init and fails the counter's events (not its types): the
+    // first recorded update (init's count) is missing.
+    let echo = example_core("echo");
+    let out = appd(&["replay", record, "--core", echo.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("replay: divergence at state update 1 of 5"), "{report}");
+    assert!(report.contains(r#"expected: count {"value":0} (key "count")  [core sequence 1]"#), "{report}");
+    assert!(report.contains("actual:   nothing (the replayed core emitted no such update)"), "{report}");
+    assert!(report.contains("after:    no UI event yet (emitted by init)"), "{report}");
+}
+
+#[test]
+fn a_divergence_names_the_ui_event_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("counter.jsonl");
+    let _daemon = record_counter(&record);
+    // The same session, as if the core had counted the second increment ({}) by 2: a recording
+    // edited where a changed core would differ.
+    let edited = std::fs::read_to_string(&record).expect("read").replace(r#"{\"value\":3}"#, r#"{\"value\":4}"#);
+    let edited_path = dir.path().join("edited.jsonl");
+    std::fs::write(&edited_path, edited).expect("write");
+    let out = appd(&["replay", edited_path.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("divergence at state update 3 of 5"), "{report}");
+    assert!(
+        report.contains(r#"expected: count {"value":4}"#) && report.contains(r#"actual:   count {"value":3}"#),
+        "{report}"
+    );
+    assert!(report.contains("after:    UI event 2 (page sequence 3): increment {}"), "{report}");
+}
+
+#[test]
+fn malformed_or_truncated_recordings_get_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("counter.jsonl");
+    let _daemon = record_counter(&record);
+    let full = std::fs::read_to_string(&record).expect("read");
+    let cut_footer: String = full.lines().take(full.lines().count() - 1).map(|l| format!("{l}\n")).collect();
+    let mid_line = &full[..full.len() / 2];
+    let cases = [
+        ("truncated.jsonl", cut_footer.clone(), "no footer"),
+        ("cut.jsonl", mid_line.to_owned(), "the last line is cut"),
+        ("garbage.jsonl", full.replacen("\"kind\":\"message\"", "\"kind\":\"messag\"", 1), "not a recording record"),
+        ("empty.jsonl", String::new(), "empty file"),
+        ("other.jsonl", "{\"hello\": 1}\n".to_owned(), "not a recording record"),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        let out = appd(&["replay", path.to_str().expect("path")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        assert!(err.contains(expected) && err.contains(name), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    let out = appd(&["replay", dir.path().join("missing.jsonl").to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"), "{}", text(&out));
+}
+
+#[test]
+fn a_burst_that_the_core_host_coalesced_still_replays_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("burst.jsonl");
+    let daemon = Daemon::start();
+    let mut peer = daemon.launch_recorded(&example_app("counter"), &record);
+    // 200 increments at once: the core takes many per turn and its outbox keeps only the
+    // latest count of each turn, so fewer updates than events leave it (timing decides how many).
+    for _ in 0..200 {
+        peer.send("increment", json!({}));
+    }
+    count_reaches(&mut peer, 200);
+    peer.cmd(Command::Close);
+    assert_eq!(peer.until_end().0, "app-closed");
+    daemon.wait_for_status(&peer.session_id, "the session ended", |s| s["state"] == "ended");
+    let out = appd(&["replay", record.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = lines(&record);
+    let updates = messages(&all, "core-to-ui", "admitted").len();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("replay: match (200 ui events, {updates} state updates)")
+    );
+}

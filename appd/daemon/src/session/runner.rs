@@ -96,6 +96,8 @@ pub enum LaunchError {
 const UI_OUTBOX: usize = 4096;
 /// Frames the outbox toward the core may hold.
 const CORE_OUTBOX: usize = 4096;
+/// State updates the core host's outbox may hold.
+const CORE_OUTBOX_CAPACITY: u32 = 256;
 /// Events waiting for the session thread.
 const EVENT_QUEUE: usize = 4096;
 /// State updates that may wait for the page.
@@ -204,11 +206,7 @@ fn start(
         protocol_version: weft_ipc::PROTOCOL_VERSION,
         session_id: session_id.clone(),
         capabilities: app.capabilities.clone(),
-        limits: CoreLimits {
-            max_memory_bytes: app.limits.max_memory_bytes,
-            event_deadline_ms: app.limits.event_deadline_ms,
-            outbox_capacity: 256,
-        },
+        limits: core_limits(&app),
         max_message_bytes: app.limits.max_message_bytes,
         initial_credit: broker.core_initial_credit(),
     };
@@ -290,6 +288,15 @@ fn start(
         })
         .map_err(|source| LaunchError::Spawn { role: "session thread", source })?;
     Ok(launched)
+}
+
+/// The sandbox limits a core of `app` runs with (also used by replay, to run it the same way).
+pub fn core_limits(app: &AppPackage) -> CoreLimits {
+    CoreLimits {
+        max_memory_bytes: app.limits.max_memory_bytes,
+        event_deadline_ms: app.limits.event_deadline_ms,
+        outbox_capacity: CORE_OUTBOX_CAPACITY,
+    }
 }
 
 fn secret() -> Result<String, LaunchError> {

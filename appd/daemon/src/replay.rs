@@ -1,1 +1,0 @@
-//! Replays a recording against a fresh core.
