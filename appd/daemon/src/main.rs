@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use weft_appd::control::{self, Request};
+use weft_appd::inspect::InspectRequest;
 use weft_appd::manifest::AppPackage;
 use weft_appd::registry::Registry;
 use weft_appd::replay::{Outcome, ReplayError, ReplayRequest};
@@ -51,6 +52,17 @@ enum Cmd {
         /// Print the machine-readable JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Follow a session's traffic and pressure, one line per interval, until it ends.
+    Inspect {
+        /// The session id or a unique prefix (default: the only live session).
+        session_id: Option<String>,
+        /// Milliseconds between lines.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Stop after this many lines.
+        #[arg(long)]
+        count: Option<u64>,
     },
     /// End a session.
     End {
@@ -104,6 +116,17 @@ fn main() -> ExitCode {
             client(&runtime_dir, &Request::Launch { app_dir, ui_command, record }, false)
         }
         Cmd::Status { json } => client(&runtime_dir, &Request::Status, !json),
+        Cmd::Inspect { session_id, interval_ms, count } => {
+            let request =
+                InspectRequest { session: session_id, interval: Duration::from_millis(interval_ms.max(1)), count };
+            match weft_appd::inspect::inspect(&runtime_dir, &request, &mut std::io::stdout().lock()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("weft-appd inspect: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::End { session_id } => client(&runtime_dir, &Request::End { session_id }, false),
         Cmd::Shutdown => client(&runtime_dir, &Request::Shutdown, false),
     }

@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command as Process, Output};
-use weft_tests::harness::{bin, example_app, example_core, Daemon, Peer};
+use std::time::{Duration, Instant};
+use weft_tests::harness::{app, bin, example_app, example_core, wait_gone, Daemon, Peer, ECHO_MANIFEST};
 use weft_tests::peer::{Command, Event};
 
 /// The lines of a recording, parsed.
@@ -51,6 +52,8 @@ fn record_counter(record: &Path) -> Daemon {
     count_reaches(&mut peer, 0);
     peer.send("increment", json!({"by": 5}));
     count_reaches(&mut peer, 5);
+    // The core's credit for the last event may still be on its way when the page has the count.
+    daemon.wait_for_status(&peer.session_id, "four confirmed events", |s| s["stats"]["ui_events_confirmed"] == 4);
     peer.cmd(Command::Close);
     assert_eq!(peer.until_end().0, "app-closed");
     daemon.wait_for_status(&peer.session_id, "the session ended", |s| s["state"] == "ended");
@@ -217,4 +220,109 @@ fn a_burst_that_the_core_host_coalesced_still_replays_exactly() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("replay: match (200 ui events, {updates} state updates)")
     );
+}
+
+#[test]
+fn a_recorder_that_cannot_keep_up_drops_and_says_so_without_slowing_the_session() {
+    let daemon = Daemon::start();
+    let echo = app(ECHO_MANIFEST, &example_core("echo"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A pipe that is read only after the flood: the recorder's writes block once its buffer is
+    // full, as on a stalled disk.
+    let fifo = dir.path().join("slow.jsonl");
+    let c_path = std::ffi::CString::new(fifo.to_str().expect("path")).expect("c path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let (opened_tx, opened) = std::sync::mpsc::channel();
+    let reader_path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = opened_tx.send(std::fs::File::open(reader_path).expect("open the pipe"));
+    });
+    let mut peer = daemon.launch_request(echo.path(), &[], json!({"record": fifo})).expect("launch");
+    let pipe = opened.recv_timeout(Duration::from_secs(20)).expect("the daemon opened the pipe");
+
+    peer.cmd(Command::Flood { message_type: "echo".into(), seconds: 2.0 });
+    let started = Instant::now();
+    let done = peer.until(|e| matches!(e, Event::FloodDone { .. }));
+    let (admitted, refused, in_order) = match done.last() {
+        Some(Event::FloodDone { admitted, refused, in_order, .. }) => (*admitted, *refused, *in_order),
+        _ => unreachable!(),
+    };
+    assert!(started.elapsed() < Duration::from_secs(6), "the flood stalled: {:?}", started.elapsed());
+    assert!(in_order && refused == 0 && admitted > 2000, "admitted {admitted}, refused {refused}, in order {in_order}");
+    let status =
+        daemon.wait_for_status(&peer.session_id, "dropped records", |s| s["recording"]["dropped"].as_u64() > Some(0));
+    assert_eq!(status["state"], "open");
+    let peak_kib = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .expect("VmHWM");
+    assert!(peak_kib < 256 * 1024, "the daemon grew to {peak_kib} KiB");
+
+    // Now read the pipe: the writer drains its bounded queue, then the footer follows the end.
+    let reading = std::thread::spawn(move || std::io::read_to_string(pipe).expect("read the pipe"));
+    peer.cmd(Command::Close);
+    assert_eq!(peer.until_end().0, "app-closed");
+    let recorded = reading.join().expect("reader");
+    let all: Vec<Value> = recorded.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let footer = all.last().expect("footer");
+    assert_eq!(footer["kind"], "footer", "{footer}");
+    let dropped = footer["dropped"].as_u64().expect("dropped");
+    assert!(dropped > 0, "{footer}");
+    let marked: u64 = all.iter().filter(|l| l["kind"] == "dropped").filter_map(|l| l["count"].as_u64()).sum();
+    assert_eq!(marked, dropped, "every gap is marked where it happened");
+    assert_eq!(footer["records"], all.len() - 2);
+    // An incomplete recording is refused by replay.
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::write(&copy, &recorded).expect("write");
+    let out = appd(&["replay", copy.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("records were dropped"), "{}", text(&out));
+}
+
+#[test]
+fn inspect_follows_a_live_session_and_exits_when_it_ends() {
+    let daemon = Daemon::start();
+    let echo = app(ECHO_MANIFEST, &example_core("echo"));
+    let mut peer = daemon.launch(echo.path());
+    peer.send("strict", json!({"n": "x"}));
+    peer.send("echo", json!(1));
+    peer.until(|e| matches!(e, Event::Message { .. }));
+    daemon.wait_for_status(&peer.session_id, "the rejection", |s| {
+        s["stats"]["ui_events_rejected"]["schema-mismatch"] == 1
+    });
+    let runtime_dir = daemon.runtime_dir();
+    let runtime = runtime_dir.to_str().expect("path");
+
+    let out =
+        appd(&["--runtime-dir", runtime, "inspect", &peer.session_id[..8], "--interval-ms", "50", "--count", "3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "title, column header, three samples: {stdout}");
+    assert!(lines[0].starts_with(&format!("session {}  app echo", peer.session_id)), "{stdout}");
+    assert!(lines[1].contains("ui>core/s") && lines[1].contains("queue(hw)/cap"), "{stdout}");
+    assert!(lines[2..].iter().all(|l| l.contains("0(1)/128") && l.contains("ui:schema-mismatch=1")), "{stdout}");
+
+    // Without --count it follows until the session ends, and says why (at once if it already has).
+    let child = Process::new(bin("weft-appd"))
+        .args(["--runtime-dir", runtime, "inspect", &peer.session_id, "--interval-ms", "50"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start inspect");
+    peer.send("echo", json!(2));
+    peer.until(|e| matches!(e, Event::Message { .. }));
+    peer.cmd(Command::Close);
+    assert_eq!(peer.until_end().0, "app-closed");
+    wait_gone(child.id(), "weft-appd inspect");
+    let out = child.wait_with_output().expect("inspect output");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.trim_end().ends_with("session ended: app-closed (the user closed the app)"), "{stdout}");
+
+    let out = appd(&["--runtime-dir", runtime, "inspect", "nosuchsession"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no session \"nosuchsession\""), "{}", text(&out));
 }
