@@ -46,7 +46,7 @@ impl Outbox {
 /// Checks the recorded core stream against `init` (what the fresh core emitted in `init`)
 /// and `emitted` (what it emitted for each event of `plan.events`, in order). Returns the
 /// number of updates compared, or the first divergence.
-pub fn compare(plan: &Plan, init: &[Update], emitted: &[Vec<Update>]) -> Result<usize, Divergence> {
+pub fn compare(plan: &Plan, init: &[Update], emitted: &[Vec<Update>]) -> Result<usize, Box<Divergence>> {
     let mut outbox = Outbox::default();
     init.iter().for_each(|u| outbox.push(u));
     // For each position, the number of events the core had consumed by the end of the turn
@@ -94,21 +94,24 @@ pub fn compare(plan: &Plan, init: &[Update], emitted: &[Vec<Update>]) -> Result<
                         push_through(&mut outbox, &mut pushed, limit);
                         continue;
                     }
-                    return Err(Divergence {
+                    return Err(Box::new(Divergence {
                         index,
                         expected: Some((update.clone(), *sequence)),
                         actual: outbox.queue.front().cloned(),
                         after: *after,
-                    });
+                    }));
                 }
             }
         }
     }
     match outbox.queue.front() {
         None => Ok(index),
-        Some(extra) => {
-            Err(Divergence { index: index + 1, expected: None, actual: Some(extra.clone()), after: last_after })
-        }
+        Some(extra) => Err(Box::new(Divergence {
+            index: index + 1,
+            expected: None,
+            actual: Some(extra.clone()),
+            after: last_after,
+        })),
     }
 }
 

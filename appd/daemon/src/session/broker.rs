@@ -369,7 +369,7 @@ impl Broker {
         }
         self.stats.state_updates_accepted += 1;
         self.note_message(Direction::CoreToUi, &envelope, true, Verdict::Admitted { forwarded_sequence: None });
-        let message_type = self.observed.is_some().then(|| envelope.message_type.clone()).unwrap_or_default();
+        let message_type = if self.observed.is_some() { envelope.message_type.clone() } else { String::new() };
         match self.queue.push(envelope) {
             Pushed::Queued => {}
             Pushed::Coalesced { bytes, sequence: replaced } => {
