@@ -41,6 +41,12 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A built example app directory (`examples/<name>`, with its core built).
+pub fn example_app(name: &str) -> PathBuf {
+    example_core(name);
+    repo_root().join("examples").join(name)
+}
+
 /// A built example core (`examples/<name>/core.wasm`).
 pub fn example_core(name: &str) -> PathBuf {
     let path = repo_root().join("examples").join(name).join("core.wasm");
@@ -152,6 +158,16 @@ impl Daemon {
 
     /// Launches with extra peer arguments; returns the daemon's error text on failure.
     pub fn launch_with(&self, app_dir: &Path, peer_args: &[&str]) -> Result<Peer, String> {
+        self.launch_request(app_dir, peer_args, json!({}))
+    }
+
+    /// Launches a session that the daemon records into `record`.
+    pub fn launch_recorded(&self, app_dir: &Path, record: &Path) -> Peer {
+        self.launch_request(app_dir, &[], json!({"record": record})).expect("launch")
+    }
+
+    /// Launches with extra peer arguments and extra fields in the launch request.
+    pub fn launch_request(&self, app_dir: &Path, peer_args: &[&str], extra: Value) -> Result<Peer, String> {
         let n = self.peers.fetch_add(1, Ordering::SeqCst);
         let driver_path = self.dir.path().join(format!("driver-{n}.sock"));
         let listener = UnixListener::bind(&driver_path).expect("bind driver socket");
@@ -162,7 +178,11 @@ impl Daemon {
         let mut ui_command = vec![bin("weft-test-ui").display().to_string()];
         ui_command.extend(peer_args.iter().map(|s| s.to_string()));
         ui_command.extend(["--driver".to_string(), driver_path.display().to_string()]);
-        let response = self.request(json!({"op": "launch", "app_dir": app_dir, "ui_command": ui_command}));
+        let mut request = json!({"op": "launch", "app_dir": app_dir, "ui_command": ui_command});
+        if let (Some(request), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
+            request.extend(extra.clone());
+        }
+        let response = self.request(request);
         if response["ok"] != true {
             return Err(response["error"].as_str().unwrap_or("?").to_owned());
         }

@@ -31,6 +31,9 @@ pub enum Request {
         app_dir: PathBuf,
         /// The UI program and its arguments (the app directory is appended); default: the shell.
         ui_command: Option<Vec<String>>,
+        /// Record the session into this file (absolute, or relative to the daemon's directory).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<PathBuf>,
     },
     /// Report every session.
     Status,
@@ -137,7 +140,7 @@ fn handle(stream: UnixStream, env: &SessionEnv, default_ui: &[String]) -> std::i
 
 fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_json::Value {
     match request {
-        Request::Launch { app_dir, ui_command } => {
+        Request::Launch { app_dir, ui_command, record } => {
             let app = match AppPackage::load(&app_dir) {
                 Ok(app) => Arc::new(app),
                 Err(e) => {
@@ -145,7 +148,7 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
                 }
             };
             let ui_command = ui_command.unwrap_or_else(|| default_ui.to_vec());
-            match launch(app, &ui_command, env) {
+            match launch(app, &ui_command, env, record.as_deref()) {
                 Ok(launched) => serde_json::json!({"ok": true, "session": launched}),
                 Err(e) => {
                     tracing::warn!(error = %e, "launch failed");

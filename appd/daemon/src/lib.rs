@@ -5,13 +5,18 @@
 //! - [`manifest`]: the app package and its manifest.
 //! - [`validation`]: compiled payload schemas.
 //! - [`session`]: the broker's rules, its state queue and the per-session runner.
+//! - [`recording`]: session recordings (`--record`); [`replay`] checks a core against one;
+//!   [`inspect`] follows a live session.
 //! - [`spawn`]: child processes.
 //! - [`registry`]: live and ended sessions, machine-readable status.
 //! - [`control`]: the owner-only control socket.
 
 pub mod control;
+pub mod inspect;
 pub mod manifest;
+pub mod recording;
 pub mod registry;
+pub mod replay;
 pub mod session;
 pub mod spawn;
 pub mod validation;

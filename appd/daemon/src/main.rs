@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use weft_appd::control::{self, Request};
+use weft_appd::inspect::InspectRequest;
 use weft_appd::manifest::AppPackage;
 use weft_appd::registry::Registry;
+use weft_appd::replay::{Outcome, ReplayError, ReplayRequest};
 use weft_appd::session::runner::{launch, SessionEnv};
 use weft_appd::spawn::Spawner;
 use weft_ipc::envelope::SessionId;
@@ -40,12 +42,27 @@ enum Cmd {
         /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
         #[arg(long, num_args = 1.., allow_hyphen_values = true)]
         ui_command: Option<Vec<String>>,
+        /// Record every message of the session into this file (JSON lines; the daemon writes
+        /// it; a relative path is resolved against the current directory).
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
     /// Show sessions, queue depths, credits and counters.
     Status {
         /// Print the machine-readable JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Follow a session's traffic and pressure, one line per interval, until it ends.
+    Inspect {
+        /// The session id or a unique prefix (default: the only live session).
+        session_id: Option<String>,
+        /// Milliseconds between lines.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Stop after this many lines.
+        #[arg(long)]
+        count: Option<u64>,
     },
     /// End a session.
     End {
@@ -66,6 +83,21 @@ enum Cmd {
         /// The UI program and its arguments, instead of weft-shell (the app directory is appended).
         #[arg(long, num_args = 1.., allow_hyphen_values = true)]
         ui_command: Option<Vec<String>>,
+        /// Record every message of the session into this file (JSON lines).
+        #[arg(long)]
+        record: Option<PathBuf>,
+    },
+    /// Feed a recording's UI events to a fresh core and check its state updates match exactly
+    /// (exit 0: `replay: match …`; 1: the first divergence; 2: the replay could not run).
+    Replay {
+        /// The recording (from `--record`).
+        recording: PathBuf,
+        /// The app directory (default: the recorded one).
+        #[arg(long)]
+        app: Option<PathBuf>,
+        /// Another core.wasm to replay against (default: the app's).
+        #[arg(long)]
+        core: Option<PathBuf>,
     },
     /// Check an app package and print every problem precisely.
     Check {
@@ -80,12 +112,27 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
-        Cmd::Run { app_dir, ui_command, test_control } => run(&runtime_dir, &app_dir, ui_command, test_control),
-        Cmd::Launch { app_dir, ui_command } => {
+        Cmd::Replay { recording, app, core } => replay(recording, app, core),
+        Cmd::Run { app_dir, ui_command, record, test_control } => {
+            run(&runtime_dir, &app_dir, ui_command, record.as_deref(), test_control)
+        }
+        Cmd::Launch { app_dir, ui_command, record } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
-            client(&runtime_dir, &Request::Launch { app_dir, ui_command }, false)
+            let record = record.map(|r| std::path::absolute(&r).unwrap_or(r));
+            client(&runtime_dir, &Request::Launch { app_dir, ui_command, record }, false)
         }
         Cmd::Status { json } => client(&runtime_dir, &Request::Status, !json),
+        Cmd::Inspect { session_id, interval_ms, count } => {
+            let request =
+                InspectRequest { session: session_id, interval: Duration::from_millis(interval_ms.max(1)), count };
+            match weft_appd::inspect::inspect(&runtime_dir, &request, &mut std::io::stdout().lock()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("weft-appd inspect: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::End { session_id } => client(&runtime_dir, &Request::End { session_id }, false),
         Cmd::Shutdown => client(&runtime_dir, &Request::Shutdown, false),
     }
@@ -102,9 +149,14 @@ fn init_logging(json: bool) {
     }
 }
 
+/// The directory of this executable (its sibling binaries live there).
+fn exe_dir() -> PathBuf {
+    std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default()
+}
+
 /// What a broker process needs: the session environment and the default UI command.
 fn broker_env(test_control: bool) -> Result<(SessionEnv, Vec<String>), String> {
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let exe_dir = exe_dir();
     let spawner = Spawner::start().map_err(|e| format!("cannot start the spawner: {e}"))?;
     let env = SessionEnv {
         core_host: exe_dir.join("weft-core-host"),
@@ -140,7 +192,13 @@ fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, test_control: bool) -> ExitCode {
+fn run(
+    runtime_dir: &Path,
+    app_dir: &Path,
+    ui_command: Option<Vec<String>>,
+    record: Option<&Path>,
+    test_control: bool,
+) -> ExitCode {
     init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
     let app = match AppPackage::load(app_dir) {
         Ok(app) => Arc::new(app),
@@ -171,7 +229,7 @@ fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, test
         Err(e) => tracing::warn!(error = %e, "no control socket for this run"),
     }
     let ui_command = ui_command.unwrap_or(default_ui);
-    let result = launch(app, &ui_command, &env);
+    let result = launch(app, &ui_command, &env, record);
     let code = match result {
         Err(e) => {
             eprintln!("weft-appd: {e}");
@@ -196,6 +254,28 @@ fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, test
     let _ = std::fs::remove_file(private_dir.join(control::SOCKET_NAME));
     let _ = std::fs::remove_dir(&private_dir);
     code
+}
+
+fn replay(recording: PathBuf, app: Option<PathBuf>, core: Option<PathBuf>) -> ExitCode {
+    init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
+    let request = ReplayRequest { recording, app, core, core_host: exe_dir().join("weft-core-host") };
+    let result = Spawner::start()
+        .map_err(|e| ReplayError::Core(format!("cannot start the spawner: {e}")))
+        .and_then(|spawner| weft_appd::replay::replay(&request, &spawner));
+    match result {
+        Ok(Outcome::Match { ui_events, state_updates }) => {
+            println!("replay: match ({ui_events} ui events, {state_updates} state updates)");
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Diverged(text)) => {
+            println!("{text}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("weft-appd replay: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn check(app_dir: &Path) -> ExitCode {

@@ -1,5 +1,6 @@
 //! The daemon's sessions, live and recently ended, and their machine-readable status.
 
+use crate::recording::writer::RecordingStatus;
 use crate::session::broker::BrokerStats;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -60,6 +61,9 @@ pub struct SessionStatus {
     pub end: Option<EndStatus>,
     /// Counters, queue depths and credits.
     pub stats: BrokerStats,
+    /// The session recording, if one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingStatus>,
 }
 
 /// A message to a running session.

@@ -10,6 +10,7 @@ mod failures;
 mod hostile;
 mod memory;
 mod messaging;
+mod recorder;
 mod shell;
 mod violations;
 mod wpt_runner;

@@ -15,6 +15,7 @@
 //! which empties as the page grants credit.
 
 use super::state_queue::{Pushed, StateQueue};
+use crate::recording::format::{Direction, Record, Verdict};
 use crate::validation::Validator;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -105,6 +106,8 @@ pub struct BrokerStats {
     pub page_credit: CreditWindow,
     /// Credit the core holds for state updates.
     pub core_credit: CreditWindow,
+    /// Credit the broker holds for sending UI events to the core.
+    pub core_event_credit: CreditWindow,
     /// Errors the core returned from `handle-event`.
     pub core_event_errors: u64,
     /// Whether the core reported `Ready`.
@@ -124,7 +127,8 @@ pub struct Broker {
     ui_connected: bool,
     core_window: CreditWindow,
     to_core_sequence: u64,
-    to_core_waiting: VecDeque<Envelope>,
+    /// Admitted UI events waiting for the core's credit, with their UI-side sequence.
+    to_core_waiting: VecDeque<(u64, Envelope)>,
     core_unconfirmed: VecDeque<(u64, Instant)>,
     // Core → UI.
     core_expected_sequence: u64,
@@ -133,6 +137,8 @@ pub struct Broker {
     page_credit: CreditWindow,
     to_ui_sequence: u64,
     stats: BrokerStats,
+    /// What happened since the last [`Broker::take_observed`], when recording.
+    observed: Option<Vec<Record>>,
 }
 
 /// Bytes of state updates that may wait for the page (with the message-count capacity).
@@ -159,7 +165,38 @@ impl Broker {
             page_credit: CreditWindow::default(),
             to_ui_sequence: 1,
             stats: BrokerStats::default(),
+            observed: None,
         }
+    }
+
+    /// From now on, keep a [`Record`] of every message and credit for a session recording.
+    pub fn observe(&mut self) {
+        self.observed.get_or_insert_with(Vec::new);
+    }
+
+    /// The records kept since the last call (none unless [`Broker::observe`] was called).
+    pub fn take_observed(&mut self) -> Vec<Record> {
+        self.observed.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn note(&mut self, record: impl FnOnce() -> Record) {
+        if let Some(observed) = &mut self.observed {
+            observed.push(record());
+        }
+    }
+
+    /// Notes a message with its payload (at ingress) or without (later).
+    fn note_message(&mut self, direction: Direction, envelope: &Envelope, with_payload: bool, verdict: Verdict) {
+        self.note(|| Record::Message {
+            direction,
+            class: envelope.class.as_str().to_owned(),
+            message_type: envelope.message_type.clone(),
+            sequence: envelope.sequence,
+            size: envelope.size() as u64,
+            coalesce_key: if with_payload { envelope.coalesce_key.clone() } else { None },
+            payload: with_payload.then(|| envelope.payload.clone()),
+            verdict,
+        });
     }
 
     /// The credit the core starts with for state updates: the queue's room.
@@ -191,6 +228,7 @@ impl Broker {
             UiToBroker::Hello(_) => violation("a second hello from the UI"),
             UiToBroker::Close => Flow::End(EndReason::AppClosed, "the user closed the app".into()),
             UiToBroker::Credit(credit) => {
+                self.note(|| Record::PageCredit { messages: credit.messages, bytes: credit.bytes });
                 self.page_credit.grant(credit);
                 self.flush_to_ui(out);
                 Flow::Continue
@@ -221,10 +259,16 @@ impl Broker {
         let size =
             match ingress.check(&self.cfg.session_id, &envelope, &mut self.ui_expected_sequence, &mut self.ui_credit) {
                 Ok(size) => size,
-                Err(flow) => return flow,
+                Err(flow) => {
+                    self.note_violation(Direction::UiToCore, &envelope, &flow);
+                    return flow;
+                }
             };
         let sequence = envelope.sequence;
         if let Err(rejection) = self.cfg.validator.check(MessageClass::UiEvent, &envelope) {
+            let verdict =
+                Verdict::Rejected { rejection: rejection.kind.code().to_owned(), detail: rejection.detail.clone() };
+            self.note_message(Direction::UiToCore, &envelope, true, verdict);
             tracing::warn!(
                 direction = "ui-to-core", sequence, message_type = %truncated(&envelope.message_type),
                 code = rejection.kind.code(), detail = %rejection.detail, "validation failure"
@@ -237,10 +281,12 @@ impl Broker {
             return Flow::Continue;
         }
         self.stats.ui_events_admitted += 1;
+        let forwarded_sequence = Some(self.to_core_sequence);
+        self.note_message(Direction::UiToCore, &envelope, true, Verdict::Admitted { forwarded_sequence });
         out.push(Output::ToUi(BrokerToUi::Admitted { sequence }));
         envelope.sequence = self.to_core_sequence;
         self.to_core_sequence += 1;
-        self.to_core_waiting.push_back(envelope);
+        self.to_core_waiting.push_back((sequence, envelope));
         self.flush_to_core(now, out);
         Flow::Continue
     }
@@ -252,12 +298,15 @@ impl Broker {
             CoreToBroker::Lifecycle(report) => self.on_core_lifecycle(report, out),
             CoreToBroker::Credit(credit) => {
                 self.core_window.grant(credit);
+                let mut confirmed = 0;
                 for _ in 0..credit.messages {
                     if self.core_unconfirmed.pop_front().is_none() {
                         break;
                     }
+                    confirmed += 1;
                     self.stats.ui_events_confirmed += 1;
                 }
+                self.note(|| Record::CoreCredit { messages: credit.messages, bytes: credit.bytes, confirmed });
                 self.relay_ui_credit(credit, out);
                 self.flush_to_core(now, out);
                 Flow::Continue
@@ -267,6 +316,7 @@ impl Broker {
     }
 
     fn on_core_lifecycle(&mut self, report: CoreLifecycle, out: &mut Vec<Output>) -> Flow {
+        self.note(|| lifecycle_record(&report));
         match report {
             CoreLifecycle::Ready if self.stats.core_ready => violation("the core reported ready twice"),
             CoreLifecycle::Ready => {
@@ -308,10 +358,16 @@ impl Broker {
             &mut self.core_credit,
         ) {
             Ok(size) => size,
-            Err(flow) => return flow,
+            Err(flow) => {
+                self.note_violation(Direction::CoreToUi, &envelope, &flow);
+                return flow;
+            }
         };
         let sequence = envelope.sequence;
         if let Err(rejection) = self.cfg.validator.check(MessageClass::StateUpdate, &envelope) {
+            let verdict =
+                Verdict::Rejected { rejection: rejection.kind.code().to_owned(), detail: rejection.detail.clone() };
+            self.note_message(Direction::CoreToUi, &envelope, true, verdict);
             tracing::warn!(
                 direction = "core-to-ui", sequence, message_type = %truncated(&envelope.message_type),
                 code = rejection.kind.code(), detail = %rejection.detail, "validation failure"
@@ -328,9 +384,21 @@ impl Broker {
             return Flow::Continue;
         }
         self.stats.state_updates_accepted += 1;
+        self.note_message(Direction::CoreToUi, &envelope, true, Verdict::Admitted { forwarded_sequence: None });
+        let message_type = if self.observed.is_some() { envelope.message_type.clone() } else { String::new() };
         match self.queue.push(envelope) {
             Pushed::Queued => {}
-            Pushed::Coalesced { bytes } => {
+            Pushed::Coalesced { bytes, sequence: replaced } => {
+                self.note(|| Record::Message {
+                    direction: Direction::CoreToUi,
+                    class: MessageClass::StateUpdate.as_str().to_owned(),
+                    message_type,
+                    sequence: replaced,
+                    size: bytes as u64,
+                    coalesce_key: None,
+                    payload: None,
+                    verdict: Verdict::Coalesced { replaced_by: sequence },
+                });
                 self.stats.state_updates_coalesced += 1;
                 self.refund_core(Credit::one(bytes), out);
             }
@@ -388,6 +456,7 @@ impl Broker {
         s.state_queue_bytes = self.queue.bytes() as u64;
         s.page_credit = self.page_credit;
         s.core_credit = self.core_credit;
+        s.core_event_credit = self.core_window;
         s.ui_connected = self.ui_connected;
         s
     }
@@ -408,12 +477,23 @@ impl Broker {
     }
 
     fn flush_to_core(&mut self, now: Instant, out: &mut Vec<Output>) {
-        while let Some(next) = self.to_core_waiting.front() {
+        while let Some((_, next)) = self.to_core_waiting.front() {
             if !self.core_window.take(next.size()) {
                 break;
             }
-            if let Some(envelope) = self.to_core_waiting.pop_front() {
+            if let Some((ui_sequence, envelope)) = self.to_core_waiting.pop_front() {
                 self.core_unconfirmed.push_back((envelope.sequence, now));
+                let delivered_sequence = envelope.sequence;
+                self.note(|| Record::Message {
+                    direction: Direction::UiToCore,
+                    class: envelope.class.as_str().to_owned(),
+                    message_type: envelope.message_type.clone(),
+                    sequence: ui_sequence,
+                    size: envelope.size() as u64,
+                    coalesce_key: None,
+                    payload: None,
+                    verdict: Verdict::Delivered { delivered_sequence },
+                });
                 out.push(Output::ToCore(BrokerToCore::Message(envelope)));
             }
         }
@@ -429,6 +509,8 @@ impl Broker {
                 break;
             }
             if let Some(mut envelope) = self.queue.pop() {
+                let delivered_sequence = self.to_ui_sequence;
+                self.note_message(Direction::CoreToUi, &envelope, false, Verdict::Delivered { delivered_sequence });
                 envelope.sequence = self.to_ui_sequence;
                 self.to_ui_sequence += 1;
                 self.stats.state_updates_delivered += 1;
@@ -437,6 +519,31 @@ impl Broker {
             }
         }
     }
+}
+
+impl Broker {
+    /// Notes a message that broke the framing rules (the session ends with `flow`).
+    fn note_violation(&mut self, direction: Direction, envelope: &Envelope, flow: &Flow) {
+        let detail = match flow {
+            Flow::End(_, detail) => detail.clone(),
+            Flow::Continue => String::new(),
+        };
+        self.note_message(direction, envelope, true, Verdict::Violation { detail });
+    }
+}
+
+/// The record of a core lifecycle report.
+fn lifecycle_record(report: &CoreLifecycle) -> Record {
+    let (report, detail) = match report {
+        CoreLifecycle::Ready => ("ready", String::new()),
+        CoreLifecycle::StartFailed(d) => ("start-failed", truncated(d)),
+        CoreLifecycle::Trapped(d) => ("trapped", truncated(d)),
+        CoreLifecycle::DeadlineExceeded(d) => ("deadline-exceeded", truncated(d)),
+        CoreLifecycle::EventFailed { sequence, error } => {
+            ("event-failed", format!("UI event {sequence}: {}", truncated(error)))
+        }
+    };
+    Record::Lifecycle { report: report.to_owned(), detail }
 }
 
 /// One direction's ingress rules: what may arrive on it, and from whom.

@@ -8,10 +8,12 @@
 
 use super::broker::{Broker, BrokerConfig, Flow, Output};
 use crate::manifest::AppPackage;
+use crate::recording::format::Footer;
+use crate::recording::writer::Recorder;
 use crate::registry::{lock, Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus};
 use crate::spawn::{describe_exit, ChildProcess, Spawner};
 use crate::validation::Validator;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -83,12 +85,22 @@ pub enum LaunchError {
     /// The IPC layer failed.
     #[error("ipc: {0}")]
     Ipc(#[from] weft_ipc::transport::TransportError),
+    /// The recording file could not be created.
+    #[error("cannot record to {path}: {source}")]
+    Record {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Frames the outbox toward the UI may hold: credit bounds state updates and verdicts.
 const UI_OUTBOX: usize = 4096;
 /// Frames the outbox toward the core may hold.
 const CORE_OUTBOX: usize = 4096;
+/// State updates the core host's outbox may hold.
+const CORE_OUTBOX_CAPACITY: u32 = 256;
 /// Events waiting for the session thread.
 const EVENT_QUEUE: usize = 4096;
 /// State updates that may wait for the page.
@@ -97,15 +109,58 @@ const STATE_QUEUE: usize = 128;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How often the status snapshot is refreshed while messages flow.
 const STATUS_INTERVAL: Duration = Duration::from_millis(50);
+/// How long the end of a session waits for its recording to be written out.
+const RECORDING_GRACE: Duration = Duration::from_secs(5);
 
-/// Starts a session for `app` whose UI is `ui_command` (program and arguments).
-pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> Result<Launched, LaunchError> {
-    let Some((ui_program, ui_args)) = ui_command.split_first() else {
-        return Err(LaunchError::Spawn { role: "UI", source: std::io::Error::other("empty UI command") });
-    };
+/// Starts a session for `app` whose UI is `ui_command` (program and arguments); with `record`,
+/// every message that crosses the broker is recorded into that file (`docs/recording.md`).
+pub fn launch(
+    app: Arc<AppPackage>,
+    ui_command: &[String],
+    env: &SessionEnv,
+    record: Option<&Path>,
+) -> Result<Launched, LaunchError> {
     let session_id = SessionId::random().map_err(|source| LaunchError::Spawn { role: "core host", source })?;
     let span = tracing::info_span!("session", id = %session_id, app = %app.name);
     let _entered = span.enter();
+    let started = Instant::now();
+    let mut recorder = match record {
+        None => None,
+        Some(path) => {
+            let header = crate::recording::header(&app, &session_id.0);
+            let recorder = Recorder::create(path, &header, started)
+                .map_err(|source| LaunchError::Record { path: path.display().to_string(), source })?;
+            tracing::info!(path = %path.display(), "recording the session");
+            Some(recorder)
+        }
+    };
+    let result = start(app, ui_command, env, session_id, &span, &mut recorder);
+    if let (Err(e), Some(recorder)) = (&result, recorder) {
+        let footer = Footer {
+            end_reason: "launch-failed".into(),
+            detail: e.to_string(),
+            unconfirmed_ui_events: 0,
+            undelivered_state_updates: 0,
+            records: 0,
+            dropped: 0,
+        };
+        recorder.finish(Instant::now(), footer, RECORDING_GRACE);
+    }
+    result
+}
+
+/// Starts the children and the session thread (which takes the recorder).
+fn start(
+    app: Arc<AppPackage>,
+    ui_command: &[String],
+    env: &SessionEnv,
+    session_id: SessionId,
+    span: &tracing::Span,
+    recorder: &mut Option<Recorder>,
+) -> Result<Launched, LaunchError> {
+    let Some((ui_program, ui_args)) = ui_command.split_first() else {
+        return Err(LaunchError::Spawn { role: "UI", source: std::io::Error::other("empty UI command") });
+    };
     let validator = Arc::new(Validator::compile(&app).map_err(LaunchError::Declarations)?);
     let (events_tx, events) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
 
@@ -155,11 +210,7 @@ pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> 
         protocol_version: weft_ipc::PROTOCOL_VERSION,
         session_id: session_id.clone(),
         capabilities: app.capabilities.clone(),
-        limits: CoreLimits {
-            max_memory_bytes: app.limits.max_memory_bytes,
-            event_deadline_ms: app.limits.event_deadline_ms,
-            outbox_capacity: 256,
-        },
+        limits: core_limits(&app),
         max_message_bytes: app.limits.max_message_bytes,
         initial_credit: broker.core_initial_credit(),
     };
@@ -205,6 +256,10 @@ pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> 
         return Err(LaunchError::Handshake { role: "UI", detail: "disconnected before welcome".into() });
     }
     tracing::info!("UI connected; session open");
+    let recorder = recorder.take();
+    if recorder.is_some() {
+        broker.observe();
+    }
 
     let (commands_tx, commands_rx) = mpsc::sync_channel::<SessionCommand>(8);
     let status = Arc::new(Mutex::new(SessionStatus {
@@ -218,13 +273,14 @@ pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> 
         age_ms: 0,
         end: None,
         stats: broker.stats(),
+        recording: recorder.as_ref().map(Recorder::status),
     }));
     env.registry.insert(Entry { id: session_id.clone(), status: status.clone(), commands: commands_tx });
     forward_commands(commands_rx, events_tx.clone())?;
     drop(events_tx);
 
     let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
-    let runner = Runner { broker, core, core_outbox, ui_outbox, status, started: now };
+    let runner = Runner { broker, core, core_outbox, ui_outbox, status, started: now, recorder };
     let registry = env.registry.clone();
     let thread_span = span.clone();
     thread::Builder::new()
@@ -236,6 +292,15 @@ pub fn launch(app: Arc<AppPackage>, ui_command: &[String], env: &SessionEnv) -> 
         })
         .map_err(|source| LaunchError::Spawn { role: "session thread", source })?;
     Ok(launched)
+}
+
+/// The sandbox limits a core of `app` runs with (also used by replay, to run it the same way).
+pub fn core_limits(app: &AppPackage) -> CoreLimits {
+    CoreLimits {
+        max_memory_bytes: app.limits.max_memory_bytes,
+        event_deadline_ms: app.limits.event_deadline_ms,
+        outbox_capacity: CORE_OUTBOX_CAPACITY,
+    }
 }
 
 fn secret() -> Result<String, LaunchError> {
@@ -376,6 +441,7 @@ struct Runner {
     ui_outbox: Outbox<BrokerToUi>,
     status: Arc<Mutex<SessionStatus>>,
     started: Instant,
+    recorder: Option<Recorder>,
 }
 
 impl Runner {
@@ -426,6 +492,7 @@ impl Runner {
                     Flow::End(EndReason::Ended, "every session event source closed".into())
                 }
             };
+            self.record(now);
             let flow = match flow {
                 Flow::Continue => self.deliver(&mut out),
                 end => {
@@ -449,6 +516,15 @@ impl Runner {
             }
         };
         self.teardown(reason, detail, &events, core_end);
+    }
+
+    /// Hands what the broker observed to the recorder (never waits for it).
+    fn record(&mut self, now: Instant) {
+        if let Some(recorder) = &self.recorder {
+            for record in self.broker.take_observed() {
+                recorder.record(now, record);
+            }
+        }
     }
 
     /// Sends what the broker produced. A full outbox means a peer stopped reading.
@@ -475,7 +551,7 @@ impl Runner {
         Flow::Continue
     }
 
-    fn teardown(self, reason: EndReason, detail: String, events: &Receiver<Event>, mut core_end: EndpointEnd) {
+    fn teardown(mut self, reason: EndReason, detail: String, events: &Receiver<Event>, mut core_end: EndpointEnd) {
         let notice = self.broker.end_notice(reason, detail);
         tracing::info!(
             reason = reason.code(),
@@ -503,6 +579,18 @@ impl Runner {
                 core_end.exit = Some(status);
             }
         }
+        if let Some(recorder) = self.recorder.take() {
+            let footer = Footer {
+                end_reason: reason.code().to_owned(),
+                detail: notice.detail.clone(),
+                unconfirmed_ui_events: notice.unconfirmed_ui_events,
+                undelivered_state_updates: notice.undelivered_state_updates,
+                records: 0,
+                dropped: 0,
+            };
+            let status = recorder.finish(Instant::now(), footer, RECORDING_GRACE);
+            lock(&self.status).recording = Some(status);
+        }
         self.publish(SessionState::Ended, Some(notice));
     }
 
@@ -511,6 +599,9 @@ impl Runner {
         status.state = state;
         status.age_ms = self.started.elapsed().as_millis() as u64;
         status.stats = self.broker.stats();
+        if let Some(recorder) = &self.recorder {
+            status.recording = Some(recorder.status());
+        }
         if let Some(end) = end {
             status.end = Some(EndStatus {
                 reason: end.reason.code().to_owned(),

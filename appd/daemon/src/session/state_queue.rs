@@ -17,6 +17,8 @@ pub enum Pushed {
     Coalesced {
         /// Size of the replaced update.
         bytes: usize,
+        /// Sequence of the replaced update.
+        sequence: u64,
     },
     /// The queue is full; the update was not taken (the core overran its credit).
     Full,
@@ -43,11 +45,11 @@ impl StateQueue {
                 .iter()
                 .position(|e| e.coalesce_key.as_ref() == Some(key) && e.message_type == update.message_type);
             if let Some(index) = same {
-                let old = self.entries.remove(index).map_or(0, |e| e.size());
+                let (old, sequence) = self.entries.remove(index).map_or((0, 0), |e| (e.size(), e.sequence));
                 self.bytes -= old;
                 self.bytes += update.size();
                 self.entries.push_back(update);
-                return Pushed::Coalesced { bytes: old };
+                return Pushed::Coalesced { bytes: old, sequence };
             }
         }
         if self.entries.len() >= self.capacity {
@@ -117,7 +119,7 @@ mod tests {
         let mut q = StateQueue::new(8);
         assert_eq!(q.push(update("count", "1", Some("c"))), Pushed::Queued);
         assert_eq!(q.push(update("log", "a", None)), Pushed::Queued);
-        assert_eq!(q.push(update("count", "2", Some("c"))), Pushed::Coalesced { bytes: 7 });
+        assert_eq!(q.push(update("count", "2", Some("c"))), Pushed::Coalesced { bytes: 7, sequence: 0 });
         assert_eq!(q.push(update("other", "x", Some("c"))), Pushed::Queued);
         assert_eq!(q.len(), 3);
         assert_eq!(drain(&mut q), vec!["log=a", "count=2", "other=x"]);
@@ -130,7 +132,7 @@ mod tests {
         assert_eq!(q.push(update("a", "1", None)), Pushed::Queued);
         assert_eq!(q.push(update("k", "1", Some("k"))), Pushed::Queued);
         assert_eq!(q.push(update("a", "2", None)), Pushed::Full);
-        assert_eq!(q.push(update("k", "2", Some("k"))), Pushed::Coalesced { bytes: 3 });
+        assert_eq!(q.push(update("k", "2", Some("k"))), Pushed::Coalesced { bytes: 3, sequence: 0 });
         assert_eq!(drain(&mut q), vec!["a=1", "k=2"]);
     }
 }
