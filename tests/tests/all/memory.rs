@@ -1,9 +1,11 @@
 //! Memory under flood: a page flooding the core (UI → core, every event echoed) and a core
 //! flooding the page (core → UI) through the real headless shell, each for
-//! `WEFT_FLOOD_SECONDS` (default 12; `scripts/reliability --long` uses 60), while the resident
+//! `WEFT_FLOOD_SECONDS` (default 60; `scripts/reliability --long` uses 180), while the resident
 //! memory of weft-appd, the core host and the shell (with any child processes) is sampled from
-//! `/proc`. Memory must stay flat: the median of the last 15 % of the run may exceed the median
-//! of the 15–30 % window (after warm-up) by at most [`APPD_GROWTH`] / [`SHELL_GROWTH`].
+//! `/proc`. The first half of the run is warm-up: under a flood Servo's JS heap and malloc
+//! arenas grow for about 40 s before they level off (docs/reliability.md has the series). Then
+//! memory must stay flat: the median of the last sixth of the run may exceed the median of the
+//! sixth after the warm-up by at most [`APPD_GROWTH`] (appd, core host) / [`SHELL_GROWTH`].
 
 use serde_json::{json, Value};
 use std::path::Path;
@@ -13,7 +15,7 @@ use weft_tests::harness::{bin, example_core, repo_root, wait_gone, Daemon, HOSTI
 /// The most appd's (and the core host's) resident memory may grow once warm.
 const APPD_GROWTH: u64 = 4 << 20;
 /// The most the shell's (Servo's) resident memory may grow once warm.
-const SHELL_GROWTH: u64 = 48 << 20;
+const SHELL_GROWTH: u64 = 64 << 20;
 /// How often memory is sampled (a sampling period, not a synchronisation).
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
@@ -33,7 +35,8 @@ fn rss(pid: u32) -> u64 {
 /// Resident memory of `pid` and its descendants (Servo may start content processes), in bytes.
 fn rss_tree(pid: u32) -> u64 {
     let own = rss(pid);
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    let tasks =
+        std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
     let children: u64 = tasks
         .iter()
         .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
@@ -48,11 +51,12 @@ fn median(mut v: Vec<u64>) -> u64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-/// Warm baseline, end level, peak and growth of a series of samples.
+/// Warm baseline (the sixth after the first half), end level (the last sixth), peak and growth
+/// of a series of samples.
 fn flatness(samples: &[u64]) -> (u64, u64, u64, i64) {
     let n = samples.len();
-    let warm = median(samples[n * 15 / 100..(n * 30 / 100).max(n * 15 / 100 + 1)].to_vec());
-    let end = median(samples[n * 85 / 100..].to_vec());
+    let warm = median(samples[n / 2..(n * 4 / 6).max(n / 2 + 1)].to_vec());
+    let end = median(samples[n * 5 / 6..].to_vec());
     let peak = samples.iter().copied().max().unwrap_or(0);
     (warm, end, peak, end as i64 - warm as i64)
 }
@@ -104,8 +108,7 @@ fn flood(name: &str, manifest: &str, core: &Path, page: &str, seconds: u64) -> V
     let stats = &status["stats"];
     let series = |label: &str, samples: &[u64], bound: u64| {
         let (warm, end, peak, growth) = flatness(samples);
-        let every_2s: Vec<u64> = samples.iter().step_by(8).map(|b| b >> 20).collect();
-        eprintln!("{name} {label} MiB every 2 s: {every_2s:?}");
+        let every_5s: Vec<u64> = samples.iter().step_by(20).map(|b| b >> 20).collect();
         assert!(
             growth <= bound as i64,
             "{name}: {label} grew {:.1} MiB (warm {:.1} → end {:.1}, peak {:.1}) over {seconds} s; bound {:.0} MiB",
@@ -115,7 +118,7 @@ fn flood(name: &str, manifest: &str, core: &Path, page: &str, seconds: u64) -> V
             mib(peak),
             mib(bound)
         );
-        json!({"warm_mib": mib(warm), "end_mib": mib(end), "peak_mib": mib(peak), "growth_mib": growth as f64 / (1 << 20) as f64, "bound_mib": mib(bound)})
+        json!({"mib_every_5s": every_5s, "warm_mib": mib(warm), "end_mib": mib(end), "peak_mib": mib(peak), "growth_mib": growth as f64 / (1 << 20) as f64, "bound_mib": mib(bound)})
     };
     let summary = json!({
         "flood": name,
@@ -139,7 +142,7 @@ fn flood(name: &str, manifest: &str, core: &Path, page: &str, seconds: u64) -> V
 }
 
 fn seconds() -> u64 {
-    std::env::var("WEFT_FLOOD_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12)
+    std::env::var("WEFT_FLOOD_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60)
 }
 
 #[test]
