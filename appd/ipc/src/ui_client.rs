@@ -271,16 +271,19 @@ impl UiConnection {
     }
 
     /// Transmits frames produced by the state machine. A full outbox means the broker stopped
-    /// reading: the session is treated as lost.
+    /// reading: the session is treated as lost. A closed one means the broker has dropped the
+    /// session's endpoint: the frames are dropped, and the end is left to the reader, which
+    /// still has the broker's `SessionEnd` (with the real reason) to deliver, or else reports
+    /// the disconnection (`broker-lost`).
     pub fn transmit(&mut self, frames: Vec<UiToBroker>, notices: &mut Vec<UiNotice>) {
         for frame in frames {
-            if let Err(e) = self.outbox.try_send(frame) {
-                let detail = match e {
-                    OutboxError::Full => "broker stopped reading",
-                    OutboxError::Closed => "broker endpoint closed",
-                };
-                self.channel.on_transport_end(EndReason::BrokerLost, detail, notices);
-                return;
+            match self.outbox.try_send(frame) {
+                Ok(()) => {}
+                Err(OutboxError::Closed) => return,
+                Err(OutboxError::Full) => {
+                    self.channel.on_transport_end(EndReason::BrokerLost, "broker stopped reading", notices);
+                    return;
+                }
             }
         }
     }

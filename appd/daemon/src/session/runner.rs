@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use weft_ipc::envelope::SessionId;
 use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker};
 use weft_ipc::reason::{EndReason, SessionEnd};
-use weft_ipc::transport::{spawn_reader, Bootstrap, Inbound, Listener, Outbox, OutboxError};
+use weft_ipc::transport::{spawn_reader, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError};
 
 /// Everything in the session's event queue, in arrival order.
 enum Event {
@@ -107,6 +107,9 @@ const EVENT_QUEUE: usize = 4096;
 const STATE_QUEUE: usize = 128;
 /// How long to wait for a child's exit status once its endpoint closed (and vice versa).
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long the end waits for the UI's writer to get the `SessionEnd` out (the session's end is
+/// published only then: `weft-appd run` exits on it, which would cut the writer off).
+const UI_DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// How often the status snapshot is refreshed while messages flow.
 const STATUS_INTERVAL: Duration = Duration::from_millis(50);
 /// How long the end of a session waits for its recording to be written out.
@@ -241,7 +244,7 @@ fn start(
         }
     };
     tracing::info!(pid = ui.pid(), "UI started");
-    let ui_outbox = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env, &events_tx) {
+    let (ui_outbox, ui_drained) = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env, &events_tx) {
         Ok(outbox) => outbox,
         Err(e) => {
             core.kill();
@@ -280,7 +283,8 @@ fn start(
     drop(events_tx);
 
     let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
-    let runner = Runner { broker, core, core_outbox, ui_outbox, status, started: now, recorder };
+    let runner =
+        Runner { broker, core, core_outbox, ui_outbox: Some(ui_outbox), ui_drained, status, started: now, recorder };
     let registry = env.registry.clone();
     let thread_span = span.clone();
     thread::Builder::new()
@@ -357,7 +361,7 @@ fn accept_ui(
     secret: &str,
     env: &SessionEnv,
     events: &SyncSender<Event>,
-) -> Result<Outbox<BrokerToUi>, LaunchError> {
+) -> Result<(Outbox<BrokerToUi>, Drained), LaunchError> {
     let role = "UI";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || ui.has_exited())
@@ -390,7 +394,7 @@ fn accept_ui(
     if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
         return Err(refuse("wrong session or secret".into()));
     }
-    let outbox = Outbox::spawn("ui", hello.to_ui, UI_OUTBOX)?;
+    let outbox = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Ui(Inbound::Frame(frame)));
@@ -438,7 +442,9 @@ struct Runner {
     broker: Broker,
     core: ChildProcess,
     core_outbox: Outbox<BrokerToCore>,
-    ui_outbox: Outbox<BrokerToUi>,
+    /// `None` once the end has been sent.
+    ui_outbox: Option<Outbox<BrokerToUi>>,
+    ui_drained: Drained,
     status: Arc<Mutex<SessionStatus>>,
     started: Instant,
     recorder: Option<Recorder>,
@@ -531,7 +537,9 @@ impl Runner {
     fn deliver(&mut self, out: &mut Vec<Output>) -> Flow {
         for output in out.drain(..) {
             let (result, peer) = match output {
-                Output::ToUi(frame) => (self.ui_outbox.try_send(frame), "UI"),
+                Output::ToUi(frame) => {
+                    (self.ui_outbox.as_ref().map_or(Err(OutboxError::Closed), |o| o.try_send(frame)), "UI")
+                }
                 Output::ToCore(frame) => (self.core_outbox.try_send(frame), "core"),
                 Output::KillCore => {
                     self.core.kill();
@@ -560,7 +568,9 @@ impl Runner {
             undelivered_state_updates = notice.undelivered_state_updates,
             "session ended"
         );
-        let _ = self.ui_outbox.try_send(BrokerToUi::SessionEnd(notice.clone()));
+        if let Some(ui_outbox) = self.ui_outbox.take() {
+            let _ = ui_outbox.try_send(BrokerToUi::SessionEnd(notice.clone()));
+        }
         let _ = self.core_outbox.try_send(BrokerToCore::SessionEnd(notice.clone()));
         let core_is_fine = matches!(reason, EndReason::AppClosed | EndReason::Ended);
         if !core_is_fine {
@@ -590,6 +600,9 @@ impl Runner {
             };
             let status = recorder.finish(Instant::now(), footer, RECORDING_GRACE);
             lock(&self.status).recording = Some(status);
+        }
+        if !self.ui_drained.wait(UI_DRAIN_GRACE) {
+            tracing::warn!("the UI's writer did not finish; its end notice may be lost");
         }
         self.publish(SessionState::Ended, Some(notice));
     }
