@@ -302,6 +302,7 @@
     }
   }
 
+  const DISPATCHING = freeze({ __proto__: null, message: true, error: true, sessionend: true });
   async function listen() {
     let failures = 0;
     while (!state.ended) {
@@ -309,6 +310,7 @@
         const response = await fetch("weft://channel/events?cursor=" + state.cursor, { headers });
         const reader = response.body.getReader();
         let buffer = "";
+        let settled = false;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
@@ -318,7 +320,17 @@
           let start = 0;
           let newline;
           while ((newline = buffer.indexOf("\n", start)) >= 0) {
-            if (newline > start) handle(parse(buffer.slice(start, newline)));
+            if (newline > start) {
+              const event = parse(buffer.slice(start, newline));
+              // A settled send() runs its continuations before the next event is dispatched,
+              // as when each event came in a chunk of its own.
+              if (settled && DISPATCHING[event.kind]) {
+                settled = false;
+                await null;
+              }
+              handle(event);
+              if (event.kind === "admitted" || event.kind === "rejected") settled = true;
+            }
             start = newline + 1;
           }
           if (start > 0) buffer = buffer.slice(start);
