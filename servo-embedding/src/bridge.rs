@@ -72,6 +72,8 @@ struct State {
     /// Sends received from the page so far (lets the page correct its `desiredSize` for sends
     /// it made that the embedder had not seen yet).
     received_sends: u64,
+    /// Messages the page reported dispatched, in all.
+    consumed_total: u64,
     last_activity: Instant,
     ended: Option<String>,
 }
@@ -125,6 +127,7 @@ impl Bridge {
             last_desired: desired,
             last_post: 0,
             received_sends: 0,
+            consumed_total: 0,
             last_activity: Instant::now(),
             ended: None,
         };
@@ -204,6 +207,7 @@ impl Bridge {
         state.last_post = post.seq;
         let mut out = Vec::new();
         let notices = Vec::new();
+        state.consumed_total += u64::from(post.consumed);
         if post.consumed > 0 {
             let n = (post.consumed as usize).min(state.shown_sizes.len());
             let bytes: u64 = state.shown_sizes.drain(..n).sum();
@@ -301,6 +305,11 @@ impl Bridge {
     /// How the session ended, once it has.
     pub fn ended(&self) -> Option<String> {
         lock(&self.state).ended.clone()
+    }
+
+    /// Messages the page has reported dispatched to its code so far.
+    pub fn messages_consumed(&self) -> u64 {
+        lock(&self.state).consumed_total
     }
 
     /// When the page last had something to learn.

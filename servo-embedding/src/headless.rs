@@ -30,6 +30,9 @@ pub struct HeadlessOptions {
     pub report: Option<PathBuf>,
     /// Close the app once the page logs this console line.
     pub done_marker: Option<String>,
+    /// Write here (as Unix-epoch microseconds) when the page's first state update was painted:
+    /// the end of a cold launch (`weft-bench`).
+    pub first_paint: Option<PathBuf>,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -45,6 +48,7 @@ impl Default for HeadlessOptions {
             timeout: Duration::from_secs(60),
             report: None,
             done_marker: None,
+            first_paint: None,
         }
     }
 }
@@ -103,6 +107,39 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         None => None,
     });
     let done_seen = std::cell::Cell::new(false);
+    // The first painted state: the page reports a dispatched message only after its handler
+    // ran, so the update is painted either in the next frame (taken if it comes within
+    // FIRST_PAINT_WINDOW) or already before the report (then the report's time is an upper
+    // bound, and is what is written).
+    const FIRST_PAINT_WINDOW: Duration = Duration::from_millis(50);
+    let first_paint_at: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+    let first_paint_done = std::cell::Cell::new(options.first_paint.is_none());
+    let write_first_paint = |at: std::time::SystemTime| {
+        let micros = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+        if let Some(path) = &options.first_paint {
+            if let Err(e) = std::fs::write(path, format!("{micros}\n")) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the first-paint time");
+            }
+        }
+    };
+    let watch_first_paint = || {
+        if first_paint_done.get() {
+            return;
+        }
+        match first_paint_at.get() {
+            None if bridge.messages_consumed() > 0 => {
+                view.state.new_frame.set(false);
+                first_paint_at.set(Some(Instant::now()));
+                write_first_paint(std::time::SystemTime::now());
+            }
+            Some(at) if at.elapsed() > FIRST_PAINT_WINDOW => first_paint_done.set(true),
+            Some(_) if view.state.new_frame.get() => {
+                first_paint_done.set(true);
+                write_first_paint(std::time::SystemTime::now());
+            }
+            _ => {}
+        }
+    };
     let drain_console = || {
         for line in view.state.console.borrow_mut().drain(..) {
             if let (Some(file), Some(result)) = (report.borrow_mut().as_mut(), line.strip_prefix(REPORT_PREFIX)) {
@@ -116,6 +153,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let spin_until = |what: &str, done: &dyn Fn() -> bool| -> Result<(), String> {
         while !done() {
             drain_console();
+            watch_first_paint();
             if view.state.crashed.get() {
                 return Err("the page crashed".into());
             }

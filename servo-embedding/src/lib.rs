@@ -7,11 +7,13 @@
 //! - [`view`]: Servo, the app's webview, and its delegate.
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
 //! - [`window`]: the desktop window (winit), input forwarding, close → `app-closed`.
+//! - [`bench_page`]: benchmarks only — a local page with no session, binding or policy.
 //!
 //! **Architecture invariant:** the page reaches the session only through [`scheme`], and only
 //! with the per-session token that the binding (in `resources/weft-channel.js`) holds in a
 //! closure. Everything the page sends is re-checked by the broker in `weft-appd`.
 
+pub mod bench_page;
 pub mod bridge;
 pub mod headless;
 pub mod policy;

@@ -7,10 +7,15 @@
 //!   has settled and closes the app.
 //!   `--report FILE` copies the page's `WEFT-RESULT …` console lines to FILE and
 //!   `--until-console LINE` closes the app once the page logs LINE (for tests).
+//!   `--first-paint FILE` writes the time of the first frame painted after the page took its
+//!   first state update (cold-launch measurement).
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
 //! - default: the Servo window (winit, X11 or Wayland); needs a display.
+//! - `--bench-page FILE [--report FILE] [--until-console LINE] [--timeout S]`: benchmarks only
+//!   (`weft-bench`'s websocket-servo path): FILE in headless Servo with no session, no binding
+//!   and no load policy. Takes no app directory; `weft-appd` never starts the shell this way.
 
 mod console;
 
@@ -25,6 +30,7 @@ enum Mode {
     Console { script: Vec<String> },
     Headless { options: HeadlessOptions, app_dir: PathBuf, test_driver: bool },
     Window { app_dir: PathBuf },
+    BenchPage { page: PathBuf, options: HeadlessOptions },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +48,13 @@ fn main() -> ExitCode {
     let result = match mode {
         Mode::Console { script } => console::run(script),
         Mode::Headless { options, app_dir, test_driver } => run_headless(&app_dir, &options, test_driver),
+        Mode::BenchPage { page, options } => weft_servo_embedding::bench_page::run(
+            &page,
+            options.report.as_deref(),
+            options.done_marker.as_deref().unwrap_or("WEFT-DONE"),
+            options.timeout,
+        )
+        .map(|()| ExitCode::SUCCESS),
         Mode::Window { app_dir } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
                 run_window(&app_dir)
@@ -64,6 +77,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     let mut options = HeadlessOptions::default();
     let (mut console, mut headless, mut test_driver) = (false, false, false);
     let mut app_dir = None;
+    let mut bench_page = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -75,7 +89,9 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--screenshot" => options.screenshot = Some(PathBuf::from(value("--screenshot")?)),
             "--report" => options.report = Some(PathBuf::from(value("--report")?)),
             "--until-console" => options.done_marker = Some(value("--until-console")?),
+            "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
+            "--bench-page" => bench_page = Some(PathBuf::from(value("--bench-page")?)),
             "--size" => {
                 let v = value("--size")?;
                 let (w, h) = v.split_once('x').ok_or("--size is WIDTHxHEIGHT")?;
@@ -89,6 +105,12 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             other => app_dir = Some(PathBuf::from(other)),
         }
+    }
+    if let Some(page) = bench_page {
+        if app_dir.is_some() || console || headless || test_driver {
+            return Err("--bench-page runs a page alone: no app directory or other mode".into());
+        }
+        return Ok(Mode::BenchPage { page, options });
     }
     let app_dir = app_dir.ok_or("missing the app directory (weft-appd appends it)")?;
     if test_driver && !headless {
