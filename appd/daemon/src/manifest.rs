@@ -240,7 +240,7 @@ impl AppPackage {
         let mut problems = Vec::new();
         let raw: RawManifest = match toml::from_str(text) {
             Ok(r) => r,
-            Err(e) => return Err(PackageErrors(vec![toml_problem(&text, &e)])),
+            Err(e) => return Err(PackageErrors(vec![toml_problem(text, &e)])),
         };
 
         if raw.app.name.is_empty()
