@@ -282,6 +282,29 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
             TrySendError::Disconnected(_) => OutboxError::Closed,
         })
     }
+
+    /// Queues a terminal frame (a session's end) even if the queue is full: waits up to
+    /// `timeout` for room while the writer drains it. A peer that reads on gets the frame after
+    /// everything queued before it; one that has stopped reading costs at most `timeout`
+    /// (`Full`). The wait happens on a helper thread, which gives up its frame when the peer
+    /// goes away.
+    pub fn send_within(&self, frame: T, timeout: Duration) -> Result<(), OutboxError> {
+        let frame = match self.queue.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(OutboxError::Closed),
+            Err(TrySendError::Full(frame)) => frame,
+        };
+        let queue = self.queue.clone();
+        let (queued, outcome) = mpsc::channel();
+        thread::Builder::new()
+            .name("weft-out-last".into())
+            .spawn(move || {
+                let result = queue.send(frame).map_err(|_| OutboxError::Closed);
+                let _ = queued.send(result);
+            })
+            .map_err(|_| OutboxError::Closed)?;
+        outcome.recv_timeout(timeout).unwrap_or(Err(OutboxError::Full))
+    }
 }
 
 fn thread_name() -> String {
@@ -438,6 +461,48 @@ mod tests {
             }
         }
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
+    }
+
+    /// Fills an outbox of big frames until it refuses one (the peer is not reading).
+    fn full_outbox() -> (Outbox<Vec<u8>>, IpcReceiver<Vec<Vec<u8>>>, usize) {
+        let (tx, rx) = channel::<Vec<u8>>().expect("channel");
+        let outbox = Outbox::spawn("full", tx, 4).expect("outbox");
+        let mut queued = 0;
+        while outbox.try_send(vec![1u8; 64 << 10]).is_ok() {
+            queued += 1;
+            assert!(queued < 10_000, "never filled");
+        }
+        (outbox, rx, queued)
+    }
+
+    #[test]
+    fn a_terminal_frame_waits_for_room_and_arrives_last() {
+        let (outbox, rx, queued) = full_outbox();
+        let sender = std::thread::spawn(move || outbox.send_within(vec![2u8; 8], Duration::from_secs(10)));
+        let mut frames = Vec::new();
+        while frames.len() < queued + 1 {
+            frames.extend(rx.recv().expect("frames"));
+        }
+        assert_eq!(sender.join().expect("sender"), Ok(()));
+        assert!(frames[..queued].iter().all(|f| f.len() == 64 << 10));
+        assert_eq!(frames[queued], vec![2u8; 8], "the terminal frame, after everything before it");
+    }
+
+    #[test]
+    fn a_terminal_frame_to_a_peer_that_never_reads_gives_up_in_time() {
+        let (outbox, _rx, _) = full_outbox();
+        // The writer may still take a frame or two into the socket; then nothing moves.
+        for attempt in 0.. {
+            let started = std::time::Instant::now();
+            match outbox.send_within(vec![3u8; 64 << 10], Duration::from_millis(200)) {
+                Ok(()) => assert!(attempt < 50, "the queue never stayed full"),
+                Err(e) => {
+                    assert_eq!(e, OutboxError::Full);
+                    assert!(started.elapsed() < Duration::from_secs(2), "gave up late: {:?}", started.elapsed());
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

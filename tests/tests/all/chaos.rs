@@ -170,7 +170,7 @@ fn one_fault_with_the_test_peer(fault: Fault, delay: Duration, tally: &mut Tally
             let events = peer.until(|e| matches!(e, Event::SessionEnd { .. }));
             tally.saw(fault, killed_at.elapsed());
             let (reason, _, _) = end_of(&events);
-            assert_eq!(reason, "core-crashed");
+            assert_eq!(reason, "core-crashed", "{:?}\ndaemon log:\n{}", events.last(), daemon.log());
             let (admitted, received, in_order) = flood_totals(&events);
             tally.out_of_order_or_duplicate += u64::from(!in_order);
             wait_gone(core_pid, "the killed core");
@@ -221,11 +221,16 @@ fn one_fault_with_the_test_peer(fault: Fault, delay: Duration, tally: &mut Tally
 fn kill9_under_load_with_the_test_peer() {
     let seed = env_or("WEFT_CHAOS_SEED", 0x5eed);
     let iterations = env_or("WEFT_CHAOS_ITERATIONS", 24);
+    // Replays a failure: the same seed, starting at iteration WEFT_CHAOS_FROM.
+    let from = env_or("WEFT_CHAOS_FROM", 0);
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut tally = Tally::default();
     for n in 0..iterations {
         let fault = Fault::ALL[rng.usize(..Fault::ALL.len())];
         let delay = Duration::from_millis(rng.u64(5..300));
+        if n < from {
+            continue;
+        }
         eprintln!("chaos {n}: {} after {delay:?} under load", fault.name());
         one_fault_with_the_test_peer(fault, delay, &mut tally);
     }

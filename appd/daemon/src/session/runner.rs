@@ -107,6 +107,8 @@ const EVENT_QUEUE: usize = 4096;
 const STATE_QUEUE: usize = 128;
 /// How long to wait for a child's exit status once its endpoint closed (and vice versa).
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a session's end notice may wait for room in a peer's full outbox.
+const END_NOTICE_WAIT: Duration = Duration::from_secs(1);
 /// How often the status snapshot is refreshed while messages flow.
 const STATUS_INTERVAL: Duration = Duration::from_millis(50);
 /// How long the end of a session waits for its recording to be written out.
@@ -560,8 +562,16 @@ impl Runner {
             undelivered_state_updates = notice.undelivered_state_updates,
             "session ended"
         );
-        let _ = self.ui_outbox.try_send(BrokerToUi::SessionEnd(notice.clone()));
-        let _ = self.core_outbox.try_send(BrokerToCore::SessionEnd(notice.clone()));
+        // The end must reach both survivors even when their queue is full (a flood): wait
+        // (bounded) for room rather than drop it — the peer would otherwise see a disconnect.
+        for (peer, sent) in [
+            ("UI", self.ui_outbox.send_within(BrokerToUi::SessionEnd(notice.clone()), END_NOTICE_WAIT)),
+            ("core", self.core_outbox.send_within(BrokerToCore::SessionEnd(notice.clone()), END_NOTICE_WAIT)),
+        ] {
+            if let Err(e) = sent {
+                tracing::debug!(peer, error = %e, "the session's end notice was not queued");
+            }
+        }
         let core_is_fine = matches!(reason, EndReason::AppClosed | EndReason::Ended);
         if !core_is_fine {
             // The UI is gone, or the core misbehaved: it does not get to run on.
