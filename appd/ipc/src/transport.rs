@@ -463,8 +463,11 @@ mod tests {
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
     }
 
+    /// An outbox of byte frames, the receiving end of its channel, and how many frames it took.
+    type Filled = (Outbox<Vec<u8>>, IpcReceiver<Vec<Vec<u8>>>, usize);
+
     /// Fills an outbox of big frames until it refuses one (the peer is not reading).
-    fn full_outbox() -> (Outbox<Vec<u8>>, IpcReceiver<Vec<Vec<u8>>>, usize) {
+    fn full_outbox() -> Filled {
         let (tx, rx) = channel::<Vec<u8>>().expect("channel");
         let outbox = Outbox::spawn("full", tx, 4).expect("outbox");
         let mut queued = 0;
