@@ -55,7 +55,8 @@ fn echo_app() -> PathBuf {
 /// What a run of many faults saw, for docs/reliability.md.
 #[derive(Default)]
 struct Tally {
-    per_fault: std::collections::BTreeMap<&'static str, (u64, Duration)>,
+    /// Per fault: how long each injection took to end the session.
+    per_fault: std::collections::BTreeMap<&'static str, Vec<Duration>>,
     admitted: u64,
     delivered_to_page: u64,
     unconfirmed_reported: u64,
@@ -67,16 +68,19 @@ struct Tally {
 impl Tally {
     fn saw(&mut self, fault: Fault, end_latency: Duration) {
         assert!(end_latency <= END_BOUND, "{}: the session ended {end_latency:?} after the fault", fault.name());
-        let entry = self.per_fault.entry(fault.name()).or_default();
-        entry.0 += 1;
-        entry.1 = entry.1.max(end_latency);
+        self.per_fault.entry(fault.name()).or_default().push(end_latency);
     }
 
     fn report(&self, test: &str, seed: u64) {
         let faults: Value = self
             .per_fault
             .iter()
-            .map(|(name, (n, max))| (name.to_string(), json!({"injected": n, "max_end_ms": max.as_millis() as u64})))
+            .map(|(name, took)| {
+                let mut ms: Vec<u64> = took.iter().map(|d| d.as_millis() as u64).collect();
+                ms.sort_unstable();
+                let at = |q: f64| ms.get(((ms.len() - 1) as f64 * q) as usize).copied().unwrap_or(0);
+                (name.to_string(), json!({"injected": ms.len(), "p50_end_ms": at(0.5), "p99_end_ms": at(0.99), "max_end_ms": at(1.0)}))
+            })
             .collect::<serde_json::Map<_, _>>()
             .into();
         let summary = json!({
