@@ -79,7 +79,10 @@ impl Tally {
                 let mut ms: Vec<u64> = took.iter().map(|d| d.as_millis() as u64).collect();
                 ms.sort_unstable();
                 let at = |q: f64| ms.get(((ms.len() - 1) as f64 * q) as usize).copied().unwrap_or(0);
-                (name.to_string(), json!({"injected": ms.len(), "p50_end_ms": at(0.5), "p99_end_ms": at(0.99), "max_end_ms": at(1.0)}))
+                (
+                    name.to_string(),
+                    json!({"injected": ms.len(), "p50_end_ms": at(0.5), "p99_end_ms": at(0.99), "max_end_ms": at(1.0)}),
+                )
             })
             .collect::<serde_json::Map<_, _>>()
             .into();
