@@ -36,9 +36,10 @@ fn files() -> &'static MemoryFiles {
 fn payloads() -> &'static [String] {
     static PAYLOADS: OnceLock<Vec<String>> = OnceLock::new();
     PAYLOADS.get_or_init(|| {
-        let mut payloads: Vec<String> = ["{}", "[]", "0", "-1.5e300", "\"s\"", "null", r#"{"n":3,"a":[1,{"b":null}],"s":"x"}"#]
-            .map(String::from)
-            .to_vec();
+        let mut payloads: Vec<String> =
+            ["{}", "[]", "0", "-1.5e300", "\"s\"", "null", r#"{"n":3,"a":[1,{"b":null}],"s":"x"}"#]
+                .map(String::from)
+                .to_vec();
         payloads.push(format!("{}{}", "[".repeat(100), "]".repeat(100)));
         payloads.push(format!("{}1{}", r#"{"a":"#.repeat(100), "}".repeat(100)));
         payloads
