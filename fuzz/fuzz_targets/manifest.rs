@@ -1,6 +1,7 @@
 //! Any manifest text: `AppPackage::from_manifest` (what `AppPackage::load` runs after reading
 //! `weft.toml`) over an in-memory app directory must give a package or a list of problems,
-//! never panic. The directory holds a real component header, the UI page and a few schema
+//! never panic; a package that checks compiles, and its schemas check a few payloads (deep,
+//! wide, every JSON kind) without failing. The directory holds a real component header, the UI page and a few schema
 //! files (valid, invalid JSON, invalid schema), so `schema_file` paths resolve.
 #![no_main]
 
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use weft_appd::manifest::{AppPackage, MemoryFiles};
 use weft_appd::validation::Validator;
+use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
 
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 
@@ -31,13 +33,48 @@ fn files() -> &'static MemoryFiles {
     })
 }
 
+fn payloads() -> &'static [String] {
+    static PAYLOADS: OnceLock<Vec<String>> = OnceLock::new();
+    PAYLOADS.get_or_init(|| {
+        let mut payloads: Vec<String> =
+            ["{}", "[]", "0", "-1.5e300", "\"s\"", "null", r#"{"n":3,"a":[1,{"b":null}],"s":"x"}"#]
+                .map(String::from)
+                .to_vec();
+        payloads.push(format!("{}{}", "[".repeat(100), "]".repeat(100)));
+        payloads.push(format!("{}1{}", r#"{"a":"#.repeat(100), "}".repeat(100)));
+        payloads
+    })
+}
+
+fn envelope(class: MessageClass, message_type: &str, payload: &str) -> Envelope {
+    let stream_id = if class == MessageClass::UiEvent { StreamId::UiToCore } else { StreamId::CoreToUi };
+    Envelope {
+        session_id: SessionId("fuzz".into()),
+        stream_id,
+        class,
+        message_type: message_type.to_owned(),
+        sequence: 1,
+        payload: payload.to_owned(),
+        coalesce_key: None,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match AppPackage::from_manifest(PathBuf::from("/app"), text, files()) {
-        // A package that checks must also compile: the session compiles it at launch.
+        // A package that checks must also compile (the session compiles it at launch), and its
+        // schemas, whatever they are, must check payloads without failing.
         Ok(package) => {
-            if let Err(e) = Validator::compile(&package) {
-                panic!("a checked package does not compile: {e}");
+            let validator = match Validator::compile(&package) {
+                Ok(validator) => validator,
+                Err(e) => panic!("a checked package does not compile: {e}"),
+            };
+            for class in [MessageClass::UiEvent, MessageClass::StateUpdate] {
+                for message_type in package.types(class).keys() {
+                    for payload in payloads() {
+                        let _ = validator.check(class, &envelope(class, message_type, payload));
+                    }
+                }
             }
         }
         Err(problems) => assert!(!problems.0.is_empty(), "an error without a problem"),

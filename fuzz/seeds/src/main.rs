@@ -63,14 +63,22 @@ fn frames(dir: &Path) {
         unconfirmed_ui_events: 2,
         undelivered_state_updates: 1,
     };
-    let rejection = Rejection { kind: RejectKind::SchemaMismatch, detail: "payload at /n: \"3\" is not of type \"integer\"".into() };
+    let rejection = Rejection {
+        kind: RejectKind::SchemaMismatch,
+        detail: "payload at /n: \"3\" is not of type \"integer\"".into(),
+    };
 
     // UI → broker (what the broker decodes from the page's process).
     let (to_ui, _keep_ui) = ipc::channel::<Vec<BrokerToUi>>().expect("channel");
     let ui: Vec<(&str, Vec<UiToBroker>)> = vec![
         (
             "ui-hello",
-            vec![UiToBroker::Hello(UiHello { protocol_version: 1, session_id: session(), secret: secret.clone(), to_ui })],
+            vec![UiToBroker::Hello(UiHello {
+                protocol_version: 1,
+                session_id: session(),
+                secret: secret.clone(),
+                to_ui,
+            })],
         ),
         ("ui-message", vec![UiToBroker::Message(ui_event("increment", 1, r#"{"by":1}"#))]),
         (
@@ -83,7 +91,10 @@ fn frames(dir: &Path) {
         ),
         ("ui-credit", vec![UiToBroker::Credit(credit)]),
         ("ui-close", vec![UiToBroker::Close]),
-        ("ui-test-control", vec![UiToBroker::TestControl(TestAction::KillCore), UiToBroker::TestControl(TestAction::TrapCore)]),
+        (
+            "ui-test-control",
+            vec![UiToBroker::TestControl(TestAction::KillCore), UiToBroker::TestControl(TestAction::TrapCore)],
+        ),
         ("ui-empty", vec![]),
     ];
     for (name, batch) in ui {
@@ -183,7 +194,8 @@ fn frames(dir: &Path) {
     assert!(decode_batch::<CoreToBroker>(&wire(&[CoreToBroker::Credit(credit)])).is_ok());
 
     // The bootstrap line on a child's stdin.
-    let bootstrap = Bootstrap { server_name: "/tmp/.tmpAbC123/socket".into(), session_id: session(), secret: "ab".repeat(32) };
+    let bootstrap =
+        Bootstrap { server_name: "/tmp/.tmpAbC123/socket".into(), session_id: session(), secret: "ab".repeat(32) };
     let mut line = Vec::new();
     bootstrap.write_to(&mut line).expect("bootstrap");
     write(dir, "bootstrap", &line);
@@ -240,7 +252,13 @@ fn payloads(dir: &Path) {
             r#"{"kind": "add", "items": [{"id": "a1", "tags": ["a", "b"], "weight": 1.5, "child": {"id": "b", "tags": []}}], "at": "2026-01-02T03:04:05Z", "position": [1, 2], "meta": {"x-a": "v", "x-b": null}}"#,
         ),
         ("complex-rename", 3, "complex", "r", r#"{"kind": "rename", "name": "new name"}"#),
-        ("complex-bad", 1, "complex", "", r#"{"kind": "add", "items": [{"id": "A", "tags": ["a", "a"], "weight": 0}], "name": "", "position": [1, 2, 3], "meta": {"x-averyveryverylongkey": 1}}"#),
+        (
+            "complex-bad",
+            1,
+            "complex",
+            "",
+            r#"{"kind": "add", "items": [{"id": "A", "tags": ["a", "a"], "weight": 0}], "name": "", "position": [1, 2, 3], "meta": {"x-averyveryverylongkey": 1}}"#,
+        ),
         ("complex-remove", 0, "complex", "", r#"{"kind": "remove", "at": "yesterday"}"#),
         ("too-large", 0, "echo", "", &format!("\"{}\"", "x".repeat(1100))),
         ("unicode", 0, "echo", "", "{\"é\": \"\\ud83d\\ude00 \u{1f600}\", \"\\u0000\": 1}"),
