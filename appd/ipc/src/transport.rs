@@ -275,6 +275,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
         Ok((Outbox { queue }, Drained { done }))
     }
 
+    /// An outbox that refuses every frame (`Closed`); replacing a live one with it drops the
+    /// live one's handle, so its writer finishes once it has written what it holds.
+    pub fn closed() -> Outbox<T> {
+        let (queue, _) = mpsc::sync_channel::<T>(0);
+        Outbox { queue }
+    }
+
     /// Queues a frame without blocking.
     pub fn try_send(&self, frame: T) -> Result<(), OutboxError> {
         self.queue.try_send(frame).map_err(|e| match e {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use weft_ipc::envelope::SessionId;
 use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker};
 use weft_ipc::reason::{EndReason, SessionEnd};
-use weft_ipc::transport::{spawn_reader, Bootstrap, Inbound, Listener, Outbox, OutboxError};
+use weft_ipc::transport::{spawn_reader, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError};
 
 /// Everything in the session's event queue, in arrival order.
 enum Event {
@@ -184,13 +184,14 @@ fn start(
         })
         .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
     tracing::info!(pid = core.pid(), "core host started");
-    let core_outbox = match accept_core(core_listener, &core, &session_id, &core_secret, env, &events_tx) {
-        Ok(outbox) => outbox,
-        Err(e) => {
-            core.kill();
-            return Err(e);
-        }
-    };
+    let (core_outbox, core_drained) =
+        match accept_core(core_listener, &core, &session_id, &core_secret, env, &events_tx) {
+            Ok(outbox) => outbox,
+            Err(e) => {
+                core.kill();
+                return Err(e);
+            }
+        };
 
     let now = Instant::now();
     let mut broker = Broker::new(
@@ -243,7 +244,7 @@ fn start(
         }
     };
     tracing::info!(pid = ui.pid(), "UI started");
-    let ui_outbox = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env, &events_tx) {
+    let (ui_outbox, ui_drained) = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env, &events_tx) {
         Ok(outbox) => outbox,
         Err(e) => {
             core.kill();
@@ -282,7 +283,8 @@ fn start(
     drop(events_tx);
 
     let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
-    let runner = Runner { broker, core, core_outbox, ui_outbox, status, started: now, recorder };
+    let drained = [core_drained, ui_drained];
+    let runner = Runner { broker, core, core_outbox, ui_outbox, drained, status, started: now, recorder };
     let registry = env.registry.clone();
     let thread_span = span.clone();
     thread::Builder::new()
@@ -321,7 +323,7 @@ fn accept_core(
     secret: &str,
     env: &SessionEnv,
     events: &SyncSender<Event>,
-) -> Result<Outbox<BrokerToCore>, LaunchError> {
+) -> Result<(Outbox<BrokerToCore>, Drained), LaunchError> {
     let role = "core host";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || core.has_exited())
@@ -343,7 +345,7 @@ fn accept_core(
         tracing::warn!(role, "refused an endpoint with the wrong session or secret");
         return Err(LaunchError::Handshake { role, detail: "wrong session or secret".into() });
     }
-    let outbox = Outbox::spawn("core", hello.to_core, CORE_OUTBOX)?;
+    let outbox = Outbox::spawn_drained("core", hello.to_core, CORE_OUTBOX)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Core(Inbound::Frame(frame)));
@@ -359,7 +361,7 @@ fn accept_ui(
     secret: &str,
     env: &SessionEnv,
     events: &SyncSender<Event>,
-) -> Result<Outbox<BrokerToUi>, LaunchError> {
+) -> Result<(Outbox<BrokerToUi>, Drained), LaunchError> {
     let role = "UI";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || ui.has_exited())
@@ -392,7 +394,7 @@ fn accept_ui(
     if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
         return Err(refuse("wrong session or secret".into()));
     }
-    let outbox = Outbox::spawn("ui", hello.to_ui, UI_OUTBOX)?;
+    let outbox = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Ui(Inbound::Frame(frame)));
@@ -441,6 +443,8 @@ struct Runner {
     core: ChildProcess,
     core_outbox: Outbox<BrokerToCore>,
     ui_outbox: Outbox<BrokerToUi>,
+    /// When each outbox's writer has written everything (core, UI).
+    drained: [Drained; 2],
     status: Arc<Mutex<SessionStatus>>,
     started: Instant,
     recorder: Option<Recorder>,
@@ -600,6 +604,15 @@ impl Runner {
             };
             let status = recorder.finish(Instant::now(), footer, RECORDING_GRACE);
             lock(&self.status).recording = Some(status);
+        }
+        // The end notices must leave before the session is published as ended: `weft-appd run`
+        // exits then, and exiting kills the writer threads with whatever they still hold.
+        self.core_outbox = Outbox::closed();
+        self.ui_outbox = Outbox::closed();
+        for (peer, drained) in ["core", "UI"].iter().zip(&self.drained) {
+            if !drained.wait(END_NOTICE_WAIT) {
+                tracing::debug!(peer, "the last frames to this peer did not leave in time");
+            }
         }
         self.publish(SessionState::Ended, Some(notice));
     }
