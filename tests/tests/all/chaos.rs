@@ -18,7 +18,7 @@
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use weft_tests::harness::{bin, kill9, repo_root, wait_gone, Daemon};
+use weft_tests::harness::{kill9, repo_root, wait_gone, Daemon, LaunchedUi, PageApp};
 use weft_tests::peer::{Command, Event};
 
 /// How soon after a fault the survivors must have ended the session (the page told, the core
@@ -134,6 +134,30 @@ fn check_accounting(status: &Value, killed_core: bool) -> (u64, u64, u64) {
     (unconfirmed, undelivered, lost_in_core)
 }
 
+impl Tally {
+    /// Adds an ended session's accounting (see [`check_accounting`]).
+    fn account(&mut self, status: &Value, killed_core: bool) {
+        let (unconfirmed, undelivered, lost) = check_accounting(status, killed_core);
+        self.unconfirmed_reported += unconfirmed;
+        self.undelivered_reported += undelivered;
+        self.lost_inside_killed_core += lost;
+    }
+}
+
+/// `kill -9` of the UI (test peer or shell): the core must be gone within the bound, appd must
+/// report `ui-lost` with exact accounting, and still serve.
+fn kill_the_ui(daemon: &Daemon, id: &str, ui_pid: u32, core_pid: u32, tally: &mut Tally) {
+    let killed_at = Instant::now();
+    kill9(ui_pid);
+    wait_gone(core_pid, "the core after its UI died");
+    tally.saw(Fault::Ui, killed_at.elapsed());
+    let status = daemon.wait_for_status(id, "the end", |s| s["state"] == "ended");
+    assert_eq!(status["end"]["reason"], "ui-lost", "{status:#}");
+    tally.admitted += status["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
+    tally.account(&status, false);
+    daemon_still_serves(daemon);
+}
+
 /// The daemon still serves: a fresh session round-trips one message.
 fn daemon_still_serves(daemon: &Daemon) {
     let mut peer = daemon.launch(&echo_app());
@@ -184,27 +208,12 @@ fn one_fault_with_the_test_peer(fault: Fault, delay: Duration, tally: &mut Tally
             let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
             assert_eq!(status["stats"]["ui_events_admitted"], admitted, "the page and the broker agree: {status:#}");
             assert_eq!(status["stats"]["state_updates_delivered"], received, "{status:#}");
-            let (unconfirmed, undelivered, lost) = check_accounting(&status, true);
+            tally.account(&status, true);
             tally.admitted += admitted;
             tally.delivered_to_page += received;
-            tally.unconfirmed_reported += unconfirmed;
-            tally.undelivered_reported += undelivered;
-            tally.lost_inside_killed_core += lost;
             daemon_still_serves(&daemon);
         }
-        Fault::Ui => {
-            kill9(ui_pid);
-            wait_gone(core_pid, "the core after its UI died");
-            tally.saw(fault, killed_at.elapsed());
-            let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
-            assert_eq!(status["end"]["reason"], "ui-lost");
-            let (unconfirmed, undelivered, lost) = check_accounting(&status, false);
-            tally.admitted += status["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
-            tally.unconfirmed_reported += unconfirmed;
-            tally.undelivered_reported += undelivered;
-            tally.lost_inside_killed_core += lost;
-            daemon_still_serves(&daemon);
-        }
+        Fault::Ui => kill_the_ui(&daemon, &id, ui_pid, core_pid, tally),
         Fault::Appd => {
             kill9(daemon.pid());
             let events = peer.until(|e| matches!(e, Event::SessionEnd { .. }));
@@ -248,28 +257,10 @@ fn kill9_under_load_with_the_test_peer() {
 /// One fault with the real headless shell running `tests/shell/chaos.html`.
 fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
     let daemon = Daemon::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let app = dir.path().join("app");
-    std::fs::create_dir_all(app.join("ui")).expect("ui dir");
-    for file in ["weft.toml", "core.wasm"] {
-        std::fs::copy(echo_app().join(file), app.join(file)).expect("echo app");
-    }
-    std::fs::copy(repo_root().join("tests/shell/chaos.html"), app.join("ui/index.html")).expect("page");
-    let report = dir.path().join("report.jsonl");
-    let shell = [
-        bin("weft-shell").display().to_string(),
-        "--headless".into(),
-        "--timeout".into(),
-        "60".into(),
-        "--report".into(),
-        report.display().to_string(),
-        "--until-console".into(),
-        "WEFT-DONE".into(),
-    ];
-    let session = daemon.launch_ui(&app, &shell);
-    let id = session["session_id"].as_str().expect("id").to_owned();
-    let pid = |k: &str| session[k].as_u64().expect("pid") as u32;
-    let (core_pid, ui_pid) = (pid("core_pid"), pid("ui_pid"));
+    let manifest = std::fs::read_to_string(echo_app().join("weft.toml")).expect("echo manifest");
+    let app = PageApp::new(&manifest, &echo_app().join("core.wasm"), "chaos.html");
+    let LaunchedUi { id, core_pid, ui_pid } =
+        LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(60)));
     daemon.wait_for_status(&id, "load from the page", |s| s["stats"]["ui_events_admitted"].as_u64() > Some(0));
     std::thread::sleep(delay);
     let killed_at = Instant::now();
@@ -279,9 +270,7 @@ fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
             wait_gone(core_pid, "the core");
             // The page reports after its sessionend; the shell then exits.
             wait_gone(ui_pid, "weft-shell");
-            let line = std::fs::read_to_string(&report).unwrap_or_default();
-            let page: Value = serde_json::from_str(line.trim())
-                .unwrap_or_else(|e| panic!("the page's report {line:?}: {e}\n{}", daemon.log()));
+            let page = app.page_report();
             // An upper bound on the page learning of the end: it reported, and the shell exited.
             tally.saw(fault, killed_at.elapsed());
             let expected = if fault == Fault::Core { "core-crashed" } else { "broker-lost" };
@@ -298,26 +287,11 @@ fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
                 let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
                 assert_eq!(status["stats"]["ui_events_admitted"], admitted, "{status:#}\n{page}");
                 assert_eq!(status["stats"]["state_updates_delivered"], received, "{status:#}\n{page}");
-                let (unconfirmed, undelivered, lost) = check_accounting(&status, true);
-                tally.unconfirmed_reported += unconfirmed;
-                tally.undelivered_reported += undelivered;
-                tally.lost_inside_killed_core += lost;
+                tally.account(&status, true);
                 daemon_still_serves(&daemon);
             }
         }
-        Fault::Ui => {
-            kill9(ui_pid);
-            wait_gone(core_pid, "the core after the shell died");
-            tally.saw(fault, killed_at.elapsed());
-            let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
-            assert_eq!(status["end"]["reason"], "ui-lost");
-            let (unconfirmed, undelivered, lost) = check_accounting(&status, false);
-            tally.admitted += status["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
-            tally.unconfirmed_reported += unconfirmed;
-            tally.undelivered_reported += undelivered;
-            tally.lost_inside_killed_core += lost;
-            daemon_still_serves(&daemon);
-        }
+        Fault::Ui => kill_the_ui(&daemon, &id, ui_pid, core_pid, tally),
     }
 }
 
