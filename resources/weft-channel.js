@@ -27,6 +27,7 @@
   const decoder = new TextDecoder();
   const DOMExceptionCtor = window.DOMException;
   const queueMicrotaskFn = window.queueMicrotask.bind(window);
+  const setTimeoutFn = window.setTimeout.bind(window);
   const defineProperty = Object.defineProperty;
   const freeze = Object.freeze;
   const MessageEventCtor = window.MessageEvent;
@@ -46,6 +47,7 @@
     pending: new Map(), // id -> {resolve, reject}
     outgoing: [], // sends not yet posted
     consumed: 0, // messages dispatched since the last post
+    consumedTimer: false, // a deferred post of `consumed` alone is scheduled
     flushScheduled: false,
     posting: false, // one post in flight at a time: Servo may serve concurrent fetches out of order
     postSeq: 0,
@@ -156,7 +158,11 @@
     }
     if (typeof messageType === "symbol") return Promise.reject(new TypeError("messageType is a Symbol"));
     const type = String(messageType);
-    const size = encoder.encode(type).length + encoder.encode(text).length;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: encode only when that bound is over.
+    const size =
+      (type.length + text.length) * 3 <= state.maxMessageBytes
+        ? 0
+        : encoder.encode(type).length + encoder.encode(text).length;
     if (size > state.maxMessageBytes) {
       return Promise.reject(
         domError("QuotaExceededError", `message is ${size} bytes; the limit is ${state.maxMessageBytes}`),
@@ -169,6 +175,22 @@
     updateDesiredSize();
     scheduleFlush();
     return promise;
+  }
+
+  // Credit for consumed messages rides on the next post of sends; alone it is posted once a
+  // quarter of the broker's window (64) has been consumed, or after the current task.
+  const CONSUMED_BATCH = 16;
+  function noteConsumed() {
+    state.consumed += 1;
+    if (state.consumed >= CONSUMED_BATCH) {
+      scheduleFlush();
+    } else if (!state.consumedTimer) {
+      state.consumedTimer = true;
+      setTimeoutFn(() => {
+        state.consumedTimer = false;
+        scheduleFlush();
+      }, 0);
+    }
   }
 
   function scheduleFlush() {
@@ -202,7 +224,7 @@
           handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
           return;
         }
-        setTimeout(() => post(body, attempt + 1), 20 * (attempt + 1));
+        setTimeoutFn(() => post(body, attempt + 1), 20 * (attempt + 1));
       },
     );
   }
@@ -255,8 +277,7 @@
             data: freeze({ messageType: event.messageType, sequence: event.sequence, payload: event.payload }),
           }),
         );
-        state.consumed += 1;
-        scheduleFlush();
+        noteConsumed();
         break;
       case "error": {
         const e = new EventCtor("error");
@@ -293,12 +314,14 @@
           if (done) break;
           failures = 0;
           buffer += decoder.decode(value, { stream: true });
+          // A chunk carries many lines: walk it once, keep only the unfinished tail.
+          let start = 0;
           let newline;
-          while ((newline = buffer.indexOf("\n")) >= 0) {
-            const line = buffer.slice(0, newline);
-            buffer = buffer.slice(newline + 1);
-            if (line) handle(parse(line));
+          while ((newline = buffer.indexOf("\n", start)) >= 0) {
+            if (newline > start) handle(parse(buffer.slice(start, newline)));
+            start = newline + 1;
           }
+          if (start > 0) buffer = buffer.slice(start);
         }
       } catch (e) {
         // Aborted (e.g. by a refused navigation) or failed: reconnect from the cursor.
@@ -307,7 +330,7 @@
           handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, 20 * failures));
+        await new Promise((resolve) => setTimeoutFn(resolve, 20 * failures));
       }
     }
   }

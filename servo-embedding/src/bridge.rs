@@ -20,6 +20,9 @@ use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 /// verdicts by the pending-send bound; this is a backstop against a page that never reads.
 const MAX_LOG: usize = 8192;
 
+/// Frames from the broker handled together (one lock, one chunk to the page).
+const MAX_BURST: usize = 256;
+
 /// Where a page's event stream goes: returns `false` once the stream is gone.
 pub type StreamSink = Box<dyn FnMut(Bytes) -> bool + Send>;
 
@@ -59,6 +62,9 @@ struct State {
     log: VecDeque<(u64, String)>,
     next_cursor: u64,
     stream: Option<(u64, StreamSink)>,
+    /// Lines logged since the stream was last written: written as one chunk by
+    /// [`State::flush`] (every entry point ends with it).
+    unsent: String,
     next_stream: u64,
     last_desired: i64,
     /// The last post processed (retries of it are ignored).
@@ -114,6 +120,7 @@ impl Bridge {
             log: VecDeque::new(),
             next_cursor: 1,
             stream: None,
+            unsent: String::new(),
             next_stream: 1,
             last_desired: desired,
             last_post: 0,
@@ -140,8 +147,17 @@ impl Bridge {
         std::thread::Builder::new()
             .name("weft-bridge".into())
             .spawn(move || {
-                for item in frames {
-                    pump.on_inbound(item);
+                // Everything already received is handled under one lock and reaches the page
+                // as one chunk (a burst of echoes, verdicts and credit is one stream write).
+                while let Ok(first) = frames.recv() {
+                    let mut burst = vec![first];
+                    while burst.len() < MAX_BURST {
+                        match frames.try_recv() {
+                            Ok(item) => burst.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    pump.on_inbound(burst);
                 }
             })
             .map_err(TransportError::Io)?;
@@ -158,15 +174,17 @@ impl Bridge {
         &self.token
     }
 
-    fn on_inbound(&self, item: Inbound<BrokerToUi>) {
+    fn on_inbound(&self, burst: Vec<Inbound<BrokerToUi>>) {
         let mut state = lock(&self.state);
         let mut out = Vec::new();
         let mut notices = Vec::new();
-        match item {
-            Inbound::Frame(frame) => state.connection.channel.on_frame(frame, &mut out, &mut notices),
-            end => {
-                if let Some((reason, detail)) = transport_end_reason(&end) {
-                    state.connection.channel.on_transport_end(reason, &detail, &mut notices);
+        for item in burst {
+            match item {
+                Inbound::Frame(frame) => state.connection.channel.on_frame(frame, &mut out, &mut notices),
+                end => {
+                    if let Some((reason, detail)) = transport_end_reason(&end) {
+                        state.connection.channel.on_transport_end(reason, &detail, &mut notices);
+                    }
                 }
             }
         }
@@ -216,11 +234,18 @@ impl Bridge {
         let mut state = lock(&self.state);
         let id = state.next_stream;
         state.next_stream += 1;
+        // The replay below covers anything not yet written to the previous stream.
+        state.unsent.clear();
         while state.log.front().is_some_and(|(c, _)| *c <= cursor) {
             state.log.pop_front();
         }
-        for (_, line) in &state.log {
-            if !stream(Bytes::from(format!("{line}\n"))) {
+        if !state.log.is_empty() {
+            let mut chunk = String::with_capacity(state.log.iter().map(|(_, l)| l.len() + 1).sum());
+            for (_, line) in &state.log {
+                chunk.push_str(line);
+                chunk.push('\n');
+            }
+            if !stream(Bytes::from(chunk)) {
                 return id;
             }
         }
@@ -287,13 +312,43 @@ impl Bridge {
 impl State {
     fn push(&mut self, mut event: serde_json::Value) {
         let cursor = self.next_cursor;
-        self.next_cursor += 1;
         event["c"] = json!(cursor);
-        let line = event.to_string();
-        if let Some((_, stream)) = &mut self.stream {
-            if !stream(Bytes::from(format!("{line}\n"))) {
-                self.stream = None;
-            }
+        self.push_line(event.to_string());
+    }
+
+    /// A message event, written directly: the payload is the broker-validated JSON text,
+    /// embedded as is rather than parsed into a tree and printed again.
+    fn push_message(&mut self, e: &weft_ipc::envelope::Envelope) {
+        let cursor = self.next_cursor;
+        let message_type = serde_json::to_string(&e.message_type).unwrap_or_else(|_| "\"\"".into());
+        let valid = serde_json::from_str::<serde::de::IgnoredAny>(&e.payload).is_ok();
+        let payload: std::borrow::Cow<'_, str> = if !valid {
+            "null".into()
+        } else if e.payload.contains(['\n', '\r']) {
+            // In valid JSON a raw line break can only be whitespace between tokens.
+            e.payload.replace(['\n', '\r'], " ").into()
+        } else {
+            e.payload.as_str().into()
+        };
+        let mut line = String::with_capacity(payload.len() + message_type.len() + 80);
+        line.push_str("{\"kind\":\"message\",\"messageType\":");
+        line.push_str(&message_type);
+        line.push_str(",\"sequence\":");
+        line.push_str(&e.sequence.to_string());
+        line.push_str(",\"payload\":");
+        line.push_str(&payload);
+        line.push_str(",\"c\":");
+        line.push_str(&cursor.to_string());
+        line.push('}');
+        self.push_line(line);
+    }
+
+    fn push_line(&mut self, line: String) {
+        let cursor = self.next_cursor;
+        self.next_cursor += 1;
+        if self.stream.is_some() {
+            self.unsent.push_str(&line);
+            self.unsent.push('\n');
         }
         self.log.push_back((cursor, line));
         if self.log.len() > MAX_LOG {
@@ -318,12 +373,8 @@ impl State {
                     }
                 }
                 UiNotice::Message(e) => {
-                    let payload: serde_json::Value =
-                        serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null);
                     self.shown_sizes.push_back(e.size() as u64);
-                    self.push(json!({
-                        "kind": "message", "messageType": e.message_type, "sequence": e.sequence, "payload": payload,
-                    }));
+                    self.push_message(&e);
                 }
                 UiNotice::Error(r) => self.push(json!({"kind": "error", "name": r.kind.name(), "message": r.detail})),
                 UiNotice::SessionEnd(end) => {
@@ -337,6 +388,20 @@ impl State {
         if desired != self.last_desired && self.ended.is_none() {
             self.last_desired = desired;
             self.push(json!({"kind": "desired-size", "value": desired, "received": self.received_sends}));
+        }
+        self.flush();
+    }
+
+    /// Writes the lines logged since the last write to the stream, as one chunk.
+    fn flush(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let chunk = std::mem::take(&mut self.unsent);
+        if let Some((_, stream)) = &mut self.stream {
+            if !stream(Bytes::from(chunk)) {
+                self.stream = None;
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   faults — and its [`session::Outcome`].
 //! - [`link`]: the broker connection — handshake, non-blocking outgoing frames, the reader
 //!   thread, and getting the last frames out before the process exits.
+//! - [`module_cache`]: precompiled cores kept between sessions (skips compilation).
 //! - [`sandbox`]: the Wasmtime engine, limits, deadlines, WASI context and the core's imports.
 //! - [`state_outbox`]: the bounded, coalescing, credit-gated queue of state updates (pure).
 //! - [`guest_output`]: the core's `log` import and stdout/stderr, bounded, to the session log.
@@ -18,6 +19,7 @@ pub mod deterministic;
 pub mod guest_output;
 pub mod link;
 pub mod logging;
+pub mod module_cache;
 pub mod sandbox;
 pub mod session;
 pub mod state_outbox;

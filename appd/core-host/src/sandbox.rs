@@ -21,6 +21,7 @@ use crate::deterministic::{
     DeterministicMonotonicClock, DeterministicWallClock, SplitMix64, INSECURE_SEED, INSECURE_SEED_VALUE, SECURE_SEED,
 };
 use crate::guest_output::{truncate_at_char_boundary, GuestLog};
+use crate::module_cache::{CacheOutcome, ModuleCache};
 use crate::state_outbox::{EmitRefusal, Emitted, StateOutbox};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,6 +116,7 @@ pub struct Sandbox {
     linker: Linker<HostState>,
     config: SandboxConfig,
     ticker: Arc<EpochTicker>,
+    cache: Option<ModuleCache>,
 }
 
 /// A compiled, linked core, ready to instantiate.
@@ -135,7 +137,13 @@ impl Sandbox {
             .map_err(|e| SandboxError::Engine(format!("weft:app/host: {e:?}")))?;
         let ticker =
             EpochTicker::start(engine.clone()).map_err(|e| SandboxError::Engine(format!("epoch ticker: {e}")))?;
-        Ok(Sandbox { engine, linker, config, ticker: Arc::new(ticker) })
+        Ok(Sandbox { engine, linker, config, ticker: Arc::new(ticker), cache: None })
+    }
+
+    /// Loads cores through `cache` (see [`crate::module_cache`]); `None` compiles every time.
+    pub fn with_module_cache(mut self, cache: Option<ModuleCache>) -> Sandbox {
+        self.cache = cache;
+        self
     }
 
     /// The configuration this sandbox enforces.
@@ -151,7 +159,13 @@ impl Sandbox {
 
     /// Compiles and links a core from bytes (a binary component, or component text).
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedCore, SandboxError> {
-        let component = Component::new(&self.engine, bytes).map_err(|e| SandboxError::Load(format!("{e:?}")))?;
+        let started = std::time::Instant::now();
+        let (component, outcome) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Uncached)),
+        }
+        .map_err(|e| SandboxError::Load(format!("{e:?}")))?;
+        tracing::info!(ms = started.elapsed().as_secs_f64() * 1e3, cache = ?outcome, "core compiled or loaded");
         let pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
         let pre = CorePre::new(pre).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
         Ok(LoadedCore { pre })

@@ -4,6 +4,7 @@
 
 use crate::guest_output::truncate_at_char_boundary;
 use crate::link::{self, BrokerLink, JoinError, Joined, SendError};
+use crate::module_cache::ModuleCache;
 use crate::sandbox::{CoreInstance, GuestFault, Sandbox, SandboxConfig};
 use crate::state_outbox::StateOutbox;
 use std::path::Path;
@@ -101,7 +102,7 @@ fn start_core(
     outbox: StateOutbox,
     session_closed: Arc<AtomicBool>,
 ) -> Result<CoreInstance, String> {
-    let sandbox = Sandbox::new(config).map_err(|e| e.to_string())?;
+    let sandbox = Sandbox::new(config).map_err(|e| e.to_string())?.with_module_cache(ModuleCache::from_env());
     let loaded = sandbox.load_file(core_path).map_err(|e| e.to_string())?;
     sandbox.instantiate(&loaded, outbox, session_closed).map_err(|e| e.to_string())
 }
