@@ -64,6 +64,73 @@ pub fn app(manifest: &str, core: &Path) -> tempfile::TempDir {
     dir
 }
 
+/// An app whose UI is one page of `tests/shell/`, for runs in the real headless shell.
+pub struct PageApp {
+    /// The app directory.
+    pub app: PathBuf,
+    /// Where the shell copies the page's `WEFT-RESULT` lines (`--report`).
+    pub report: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PageApp {
+    /// `manifest` + `core` with `tests/shell/<page>` as `ui/index.html`.
+    pub fn new(manifest: &str, core: &Path, page: &str) -> PageApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = dir.path().join("app");
+        std::fs::create_dir_all(app.join("ui")).expect("ui dir");
+        std::fs::write(app.join("weft.toml"), manifest).expect("manifest");
+        std::fs::copy(core, app.join("core.wasm")).expect("core");
+        std::fs::copy(repo_root().join("tests/shell").join(page), app.join("ui/index.html"))
+            .unwrap_or_else(|e| panic!("page {page}: {e}"));
+        let report = dir.path().join("report.jsonl");
+        PageApp { app, report, _dir: dir }
+    }
+
+    /// The headless shell's command line: report to [`PageApp::report`], close the app once the
+    /// page logs `WEFT-DONE`, give up after `timeout_s`.
+    pub fn shell_command(&self, timeout_s: u64) -> Vec<String> {
+        vec![
+            bin("weft-shell").display().to_string(),
+            "--headless".into(),
+            "--timeout".into(),
+            timeout_s.to_string(),
+            "--report".into(),
+            self.report.display().to_string(),
+            "--until-console".into(),
+            "WEFT-DONE".into(),
+        ]
+    }
+
+    /// The page's single report line, parsed.
+    pub fn page_report(&self) -> Value {
+        let line = std::fs::read_to_string(&self.report).unwrap_or_default();
+        serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("the page's report {line:?}: {e}"))
+    }
+}
+
+/// A session started with [`Daemon::launch_ui`]: its id and processes.
+pub struct LaunchedUi {
+    /// The session id.
+    pub id: String,
+    /// The core host's pid.
+    pub core_pid: u32,
+    /// The UI's pid.
+    pub ui_pid: u32,
+}
+
+impl LaunchedUi {
+    /// From `launch_ui`'s answer.
+    pub fn from_session(session: &Value) -> LaunchedUi {
+        let pid = |k: &str| session[k].as_u64().unwrap_or_else(|| panic!("no {k} in {session}")) as u32;
+        LaunchedUi {
+            id: session["session_id"].as_str().expect("session id").to_owned(),
+            core_pid: pid("core_pid"),
+            ui_pid: pid("ui_pid"),
+        }
+    }
+}
+
 /// A running `weft-appd serve` with its own runtime directory. Killed on drop.
 pub struct Daemon {
     child: Child,

@@ -204,13 +204,11 @@ fn run_in(config: &RunnerConfig, test: &Path, tmp: &Path) -> Result<crate::wptre
     if appd_exit.is_none() {
         appd_exit = child.wait().ok();
     }
-    // Nothing of the run may outlive it.
-    let gone_by = Instant::now() + Duration::from_secs(5);
-    while group_alive(pgid) {
-        if Instant::now() >= gone_by {
-            return Err(error(format!("processes of the run (process group {pgid}) survived SIGKILL")));
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    // Nothing of the run may outlive it: this process is their subreaper, so every process of
+    // the group, orphaned or not, is reaped here once SIGKILL has landed.
+    reap_group(pgid);
+    if group_alive(pgid) {
+        return Err(error(format!("processes of the run (process group {pgid}) survived SIGKILL")));
     }
     outcome.or_else(|timed_out| {
         // One last look: the report may have landed as the processes ended.
@@ -229,6 +227,32 @@ fn run_in(config: &RunnerConfig, test: &Path, tmp: &Path) -> Result<crate::wptre
             ("CRASH".into(), format!("{problem}; weft-appd exited with {exit}; log tail:\n{tail}"))
         })
     })
+}
+
+/// Makes this process the subreaper of its descendants: processes the runs orphan (when appd
+/// exits before its children) are reparented here instead of to init, so [`reap_group`] can
+/// wait for them. Call once, before the first run.
+pub fn become_subreaper() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) only sets a flag on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Waits for every process of the group to exit and reaps it (they are our children or, as
+/// orphans, reparented to us by [`become_subreaper`]).
+fn reap_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own process group's children; `status` is a valid out pointer.
+        let pid = unsafe { libc::waitpid(-pgid, &mut status, 0) };
+        if pid <= 0 {
+            return; // ECHILD: none left (EINTR: try once more on the next call site)
+        }
+    }
 }
 
 /// Whether any process of the run's process group is still alive.

@@ -160,10 +160,65 @@ const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x0
 /// The first bytes of a core WebAssembly module (not accepted: cores are components).
 const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
+/// Where the files a manifest names (core, UI page, schema files) are looked up: the app
+/// directory on disk for [`AppPackage::load`], or memory ([`MemoryFiles`]) for tests and fuzzing.
+pub trait PackageFiles {
+    /// The first 8 bytes of the file at `path`.
+    fn header(&self, path: &Path) -> std::io::Result<[u8; 8]>;
+    /// Whether `path` is a regular file.
+    fn is_file(&self, path: &Path) -> bool;
+    /// The whole file at `path` as UTF-8 text.
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String>;
+}
+
+/// The files of an app directory on disk.
+struct DiskFiles;
+
+impl PackageFiles for DiskFiles {
+    fn header(&self, path: &Path) -> std::io::Result<[u8; 8]> {
+        let mut header = [0u8; 8];
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))?;
+        Ok(header)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// An app directory held in memory: file contents by path (absolute, inside the directory
+/// given to [`AppPackage::from_manifest`]). A missing file reads as `NotFound`.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryFiles(pub BTreeMap<PathBuf, Vec<u8>>);
+
+impl MemoryFiles {
+    fn get(&self, path: &Path) -> std::io::Result<&[u8]> {
+        self.0.get(path).map(Vec::as_slice).ok_or_else(|| std::io::ErrorKind::NotFound.into())
+    }
+}
+
+impl PackageFiles for MemoryFiles {
+    fn header(&self, path: &Path) -> std::io::Result<[u8; 8]> {
+        let bytes = self.get(path)?;
+        bytes.get(..8).and_then(|h| h.try_into().ok()).ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into())
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.0.contains_key(path)
+    }
+
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        String::from_utf8(self.get(path)?.to_vec()).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+}
+
 impl AppPackage {
     /// Reads and checks the package in `dir`.
     pub fn load(dir: &Path) -> Result<AppPackage, PackageErrors> {
-        let mut problems = Vec::new();
         let dir = match dir.canonicalize() {
             Ok(d) => d,
             Err(e) => {
@@ -175,9 +230,17 @@ impl AppPackage {
             Ok(t) => t,
             Err(e) => return Err(PackageErrors(vec![problem(manifest_path.display(), format!("cannot read: {e}"))])),
         };
-        let raw: RawManifest = match toml::from_str(&text) {
+        Self::from_manifest(dir, &text, &DiskFiles)
+    }
+
+    /// Checks the manifest `text` of the package in `dir` (absolute), reading the files it
+    /// names through `files`. [`AppPackage::load`] is this with the manifest and files read
+    /// from disk; any text gives a package or the list of its problems.
+    pub fn from_manifest(dir: PathBuf, text: &str, files: &impl PackageFiles) -> Result<AppPackage, PackageErrors> {
+        let mut problems = Vec::new();
+        let raw: RawManifest = match toml::from_str(text) {
             Ok(r) => r,
-            Err(e) => return Err(PackageErrors(vec![toml_problem(&text, &e)])),
+            Err(e) => return Err(PackageErrors(vec![toml_problem(text, &e)])),
         };
 
         if raw.app.name.is_empty()
@@ -203,7 +266,7 @@ impl AppPackage {
 
         let core_path = inside(&dir, &raw.app.core, "app.core", &mut problems);
         if let Some(path) = &core_path {
-            check_component(path, &raw.app.core, &mut problems);
+            check_component(files, path, &raw.app.core, &mut problems);
         }
         let ui_path = inside(&dir, &raw.app.ui, "app.ui", &mut problems);
         if ui_path.is_some() && !same_relative_path(&raw.app.ui, UI_ENTRY) {
@@ -215,14 +278,14 @@ impl AppPackage {
                 ),
             ));
         } else if let Some(path) = &ui_path {
-            if !path.is_file() {
+            if !files.is_file(path) {
                 problems.push(problem("app.ui", format!("{} does not exist", raw.app.ui)));
             }
         }
 
         let limits = check_limits(&raw.limits, &mut problems);
-        let ui_events = check_messages(&dir, MessageClass::UiEvent, &raw.ui_events, &mut problems);
-        let state_updates = check_messages(&dir, MessageClass::StateUpdate, &raw.state_updates, &mut problems);
+        let ui_events = check_messages(files, &dir, MessageClass::UiEvent, &raw.ui_events, &mut problems);
+        let state_updates = check_messages(files, &dir, MessageClass::StateUpdate, &raw.state_updates, &mut problems);
         if ui_events.is_empty() && problems.is_empty() {
             problems.push(problem("ui-events", "declares no UI event type; the page could send nothing".into()));
         }
@@ -298,10 +361,8 @@ fn inside(dir: &Path, rel: &str, key: &str, problems: &mut Vec<PackageProblem>) 
     Some(dir.join(rel_path))
 }
 
-fn check_component(path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
-    let mut header = [0u8; 8];
-    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
-    match read {
+fn check_component(files: &impl PackageFiles, path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
+    match files.header(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             problems.push(problem(
                 "app.core",
@@ -311,12 +372,12 @@ fn check_component(path: &Path, rel: &str, problems: &mut Vec<PackageProblem>) {
             ))
         }
         Err(e) => problems.push(problem("app.core", format!("cannot read {rel}: {e}"))),
-        Ok(()) if header == COMPONENT_HEADER => {}
-        Ok(()) if header == MODULE_HEADER => problems.push(problem(
+        Ok(header) if header == COMPONENT_HEADER => {}
+        Ok(header) if header == MODULE_HEADER => problems.push(problem(
             "app.core",
             format!("{rel} is a core Wasm module; WEFT cores are components (build for wasm32-wasip2)"),
         )),
-        Ok(()) => problems.push(problem("app.core", format!("{rel} is not a WebAssembly component"))),
+        Ok(_) => problems.push(problem("app.core", format!("{rel} is not a WebAssembly component"))),
     }
 }
 
@@ -357,6 +418,7 @@ fn check_limits(raw: &RawLimits, problems: &mut Vec<PackageProblem>) -> Limits {
 }
 
 fn check_messages(
+    files: &impl PackageFiles,
     dir: &Path,
     class: MessageClass,
     raw: &BTreeMap<String, RawMessage>,
@@ -388,7 +450,7 @@ fn check_messages(
                     None
                 }
             },
-            (None, Some(file)) => read_schema_file(dir, &key, file, problems),
+            (None, Some(file)) => read_schema_file(files, dir, &key, file, problems),
         };
         if let Some(schema) = &schema {
             if let Err(e) = jsonschema::validator_for(schema) {
@@ -473,13 +535,14 @@ fn table_header(line: &str) -> Option<&str> {
 }
 
 fn read_schema_file(
+    files: &impl PackageFiles,
     dir: &Path,
     key: &str,
     file: &str,
     problems: &mut Vec<PackageProblem>,
 ) -> Option<serde_json::Value> {
     let path = inside(dir, file, &format!("{key}.schema_file"), problems)?;
-    match std::fs::read_to_string(&path) {
+    match files.read_to_string(&path) {
         Ok(text) => match serde_json::from_str(&text) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -623,6 +686,24 @@ schema = { type = "object", required = ["value"] }
                 found.iter().any(|p| p.contains(expected)),
                 "manifest {manifest:?}: expected {expected:?} in {found:?}"
             );
+        }
+    }
+
+    #[test]
+    fn memory_files_check_like_the_disk() {
+        let manifests =
+            [GOOD, "[app]\nname=\"a\"\n[ui-events.a]\nschema_file=\"s.json\"", "[app]\nname=\"Bad\"\nui=\"x\""];
+        for manifest in manifests {
+            let dir = app(manifest);
+            let root = dir.path().canonicalize().expect("canonical");
+            let mut files = MemoryFiles::default();
+            files.0.insert(root.join("core.wasm"), COMPONENT.to_vec());
+            files.0.insert(root.join("ui/index.html"), b"<p>hi</p>".to_vec());
+            // The same package, or problems in the same places (I/O error texts differ).
+            let places = |e: PackageErrors| e.0.into_iter().map(|p| p.place).collect::<Vec<_>>();
+            let from_disk = AppPackage::load(dir.path()).map(|p| p.name).map_err(places);
+            let from_memory = AppPackage::from_manifest(root, manifest, &files).map(|p| p.name).map_err(places);
+            assert_eq!(from_disk, from_memory, "manifest {manifest:?}");
         }
     }
 

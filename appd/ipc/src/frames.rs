@@ -21,7 +21,8 @@ pub struct UiHello {
     pub session_id: SessionId,
     /// The per-session secret handed only to the UI process appd launched.
     pub secret: String,
-    /// Where the broker sends frames for the UI.
+    /// Where the broker sends frames for the UI. Decoded only in the handshake.
+    #[serde(deserialize_with = "crate::transport::deserialize_peer_sender")]
     pub to_ui: IpcSender<Vec<BrokerToUi>>,
 }
 
@@ -110,7 +111,8 @@ pub struct CoreHello {
     pub session_id: SessionId,
     /// The per-session core secret handed to it by appd.
     pub secret: String,
-    /// Where the broker sends frames for the core.
+    /// Where the broker sends frames for the core. Decoded only in the handshake.
+    #[serde(deserialize_with = "crate::transport::deserialize_peer_sender")]
     pub to_core: IpcSender<Vec<BrokerToCore>>,
 }
 

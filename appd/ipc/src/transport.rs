@@ -12,10 +12,13 @@
 //!   one JSON line on its stdin ([`Bootstrap`]); argv is readable by every local user.
 
 use crate::envelope::SessionId;
-use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
+use ipc_channel::ipc::{self, IpcMessage, IpcOneShotServer, IpcReceiver, IpcSender};
 use ipc_channel::IpcError;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::io::{BufRead, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread;
 use std::time::Duration;
@@ -88,6 +91,52 @@ impl Bootstrap {
     }
 }
 
+thread_local! {
+    /// While this thread decodes a handshake (the first message of a [`Listener`]): the index
+    /// the next channel named in it must have. `None` everywhere else: no other message may hand
+    /// over a channel.
+    static HANDSHAKE_CHANNELS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Deserializes the sender a `Hello` frame hands to the broker (`#[serde(deserialize_with)]`).
+///
+/// On the wire a channel is an index into the file descriptors attached to the message, and
+/// ipc-channel looks it up without a bounds check: a peer that names a channel it did not
+/// attach would panic the decoding thread, and one that names the same channel twice would
+/// get a sender on fd -1 whose drop panics later. So a channel is accepted only in the
+/// handshake, each one named once in order (0, 1, ...), and a lookup that still fails (fewer
+/// channels attached than named) is a decoding error, not a panic.
+pub(crate) fn deserialize_peer_sender<'de, D, T>(deserializer: D) -> Result<IpcSender<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let index = usize::deserialize(deserializer)?;
+    let Some(due) = HANDSHAKE_CHANNELS.get() else {
+        return Err(D::Error::custom("a frame hands over a channel outside the handshake"));
+    };
+    if index != due {
+        return Err(D::Error::custom(format!("the handshake names channel {index} where channel {due} is due")));
+    }
+    HANDSHAKE_CHANNELS.set(Some(due + 1));
+    panic::catch_unwind(|| IpcSender::<T>::deserialize(serde::de::value::UsizeDeserializer::<D::Error>::new(index)))
+        .unwrap_or_else(|_| Err(D::Error::custom(format!("the handshake names channel {index}, not attached"))))
+}
+
+/// Runs `decode` with channels accepted as in a handshake (see [`deserialize_peer_sender`]).
+fn decoding_handshake<R>(decode: impl FnOnce() -> R) -> R {
+    HANDSHAKE_CHANNELS.set(Some(0));
+    let result = decode();
+    HANDSHAKE_CHANNELS.set(None);
+    result
+}
+
+/// Decodes the bytes of one IPC message as a batch of `T`, with exactly the deserializer a
+/// reader thread runs on every message it receives (`ipc-channel`'s), and no channels or
+/// shared memory attached. For fuzzing and tests: it is how a peer's forged bytes are decoded.
+pub fn decode_batch<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, TransportError> {
+    IpcMessage::from_data(bytes.to_vec()).to::<Vec<T>>().map_err(|e| TransportError::Malformed(e.to_string()))
+}
+
 /// The two ends of a channel whose messages are batches of `T`.
 pub type BatchChannel<T> = (IpcSender<Vec<T>>, IpcReceiver<Vec<T>>);
 
@@ -130,12 +179,17 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Listener<T> {
         let name = self.name.clone();
         let server = self.server;
         thread::Builder::new().name("weft-accept".into()).spawn(move || {
-            let _ = done_tx.send(server.accept());
+            // ipc-channel's own checks on attached channels panic on some forged messages.
+            let accepted = match panic::catch_unwind(AssertUnwindSafe(|| decoding_handshake(|| server.accept()))) {
+                Ok(accepted) => accepted.map_err(TransportError::from),
+                Err(_) => Err(TransportError::Malformed("the handshake decoder panicked".into())),
+            };
+            let _ = done_tx.send(accepted);
         })?;
         let started = std::time::Instant::now();
         loop {
             match done_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(result) => return Ok(result?),
+                Ok(result) => return result,
                 Err(RecvTimeoutError::Disconnected) => return Err(TransportError::Disconnected),
                 Err(RecvTimeoutError::Timeout) => {
                     if started.elapsed() >= timeout || gave_up() {
@@ -221,12 +275,42 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
         Ok((Outbox { queue }, Drained { done }))
     }
 
+    /// An outbox that refuses every frame (`Closed`); replacing a live one with it drops the
+    /// live one's handle, so its writer finishes once it has written what it holds.
+    pub fn closed() -> Outbox<T> {
+        let (queue, _) = mpsc::sync_channel::<T>(0);
+        Outbox { queue }
+    }
+
     /// Queues a frame without blocking.
     pub fn try_send(&self, frame: T) -> Result<(), OutboxError> {
         self.queue.try_send(frame).map_err(|e| match e {
             TrySendError::Full(_) => OutboxError::Full,
             TrySendError::Disconnected(_) => OutboxError::Closed,
         })
+    }
+
+    /// Queues a terminal frame (a session's end) even if the queue is full: waits up to
+    /// `timeout` for room while the writer drains it. A peer that reads on gets the frame after
+    /// everything queued before it; one that has stopped reading costs at most `timeout`
+    /// (`Full`). The wait happens on a helper thread, which gives up its frame when the peer
+    /// goes away.
+    pub fn send_within(&self, frame: T, timeout: Duration) -> Result<(), OutboxError> {
+        let frame = match self.queue.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => return Err(OutboxError::Closed),
+            Err(TrySendError::Full(frame)) => frame,
+        };
+        let queue = self.queue.clone();
+        let (queued, outcome) = mpsc::channel();
+        thread::Builder::new()
+            .name("weft-out-last".into())
+            .spawn(move || {
+                let result = queue.send(frame).map_err(|_| OutboxError::Closed);
+                let _ = queued.send(result);
+            })
+            .map_err(|_| OutboxError::Closed)?;
+        outcome.recv_timeout(timeout).unwrap_or(Err(OutboxError::Full))
     }
 }
 
@@ -253,7 +337,13 @@ where
     F: FnMut(Inbound<T>) -> bool + Send + 'static,
 {
     thread::Builder::new().name(format!("weft-in-{name}")).spawn(move || loop {
-        match receiver.recv() {
+        // ipc-channel's own checks on attached channels panic on some forged messages (in
+        // debug builds, any unused channel): the peer's bytes end its stream, not this thread.
+        let Ok(received) = panic::catch_unwind(AssertUnwindSafe(|| receiver.recv())) else {
+            deliver(Inbound::Malformed("the frame decoder panicked".into()));
+            return;
+        };
+        match received {
             Ok(batch) => {
                 for frame in batch {
                     if !deliver(Inbound::Frame(frame)) {
@@ -282,6 +372,72 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frames::{BrokerToUi, CoreToBroker, UiHello, UiToBroker};
+
+    /// The fuzzer's first find (target `frames`): one UI hello naming channel 67108864 with no
+    /// channel attached. ipc-channel indexed its empty attachment list with it and panicked.
+    const FUZZ_HELLO_UNATTACHED_CHANNEL: &[u8] = &[
+        0x01, 0x00, 0x01, 0x20, 0x33, 0x66, 0x31, 0x63, 0x39, 0x61, 0x30, 0x65, 0x35, 0x62, 0x37, 0x64, 0x34, 0x32,
+        0x63, 0x38, 0x61, 0x36, 0x65, 0x30, 0x66, 0x31, 0x39, 0x62, 0x32, 0x64, 0x34, 0x63, 0x37, 0x61, 0x38, 0x35,
+        0x02, 0x00, 0x01, 0x80, 0x80, 0x80, 0x20, 0xe8, 0x07, 0x80, 0x20, 0x80, 0x80, 0x01, 0x40, 0x80, 0x80, 0x08,
+    ];
+
+    /// One hello (version 1, session "ab", secret "x") naming channel 0.
+    const HELLO_CHANNEL_0: &[u8] = &[0x01, 0x00, 0x01, 0x02, b'a', b'b', 0x01, b'x', 0x00];
+
+    fn ui_hello() -> UiToBroker {
+        let (to_ui, _) = channel::<BrokerToUi>().expect("channel");
+        UiToBroker::Hello(UiHello {
+            protocol_version: 1,
+            session_id: SessionId("ab".into()),
+            secret: "x".into(),
+            to_ui,
+        })
+    }
+
+    #[test]
+    fn a_hello_naming_an_unattached_channel_is_malformed_not_a_panic() {
+        for bytes in [FUZZ_HELLO_UNATTACHED_CHANNEL, HELLO_CHANNEL_0] {
+            assert!(matches!(decode_batch::<UiToBroker>(bytes), Err(TransportError::Malformed(_))));
+            assert!(matches!(decode_batch::<CoreToBroker>(bytes), Err(TransportError::Malformed(_))));
+            // In a handshake a channel may be named, but not one that was not attached.
+            let handshake = decoding_handshake(|| decode_batch::<UiToBroker>(bytes));
+            assert!(matches!(handshake, Err(TransportError::Malformed(_))));
+        }
+    }
+
+    #[test]
+    fn a_hello_hands_over_its_channel_only_in_the_handshake() {
+        let listener = Listener::<UiToBroker>::new().expect("listener");
+        let to_broker = connect::<UiToBroker>(listener.name()).expect("connect");
+        to_broker.send(vec![ui_hello()]).expect("send");
+        let (receiver, first) = listener.accept(Duration::from_secs(5), || false).expect("accept");
+        assert!(matches!(first.as_slice(), [UiToBroker::Hello(_)]));
+        // A hello after the handshake ends the stream as malformed; the reader does not panic.
+        to_broker.send(vec![UiToBroker::Close, ui_hello()]).expect("send");
+        let (seen_tx, seen_rx) = mpsc::channel();
+        spawn_reader("t", receiver, move |item| seen_tx.send(item).is_ok()).expect("reader");
+        let seen = seen_rx.recv_timeout(Duration::from_secs(5)).expect("the reader reports");
+        assert!(matches!(seen, Inbound::Malformed(_)), "{seen:?}");
+    }
+
+    /// A forged handshake naming its one attached channel twice: ipc-channel gave the second
+    /// hello a sender on fd -1, whose drop panics (`close(-1)` fails an assertion).
+    #[test]
+    fn a_handshake_naming_one_channel_twice_is_malformed() {
+        #[derive(Serialize)]
+        enum Forged {
+            Hello { protocol_version: u32, session_id: SessionId, secret: String, to_ui: usize },
+        }
+        let listener = Listener::<UiToBroker>::new().expect("listener");
+        // On the wire this is a batch of two hellos (a batch is its length, then its frames).
+        let to_broker = IpcSender::<(u8, UiToBroker, Forged)>::connect(listener.name().to_owned()).expect("connect");
+        let forged =
+            Forged::Hello { protocol_version: 1, session_id: SessionId("ab".into()), secret: "x".into(), to_ui: 0 };
+        to_broker.send((2, ui_hello(), forged)).expect("send");
+        let refused = listener.accept(Duration::from_secs(5), || false).map(|(_, first)| first.len());
+        assert!(matches!(refused, Err(TransportError::Malformed(_))), "{refused:?}");
+    }
 
     #[test]
     fn bootstrap_round_trips_and_rejects_garbage() {
@@ -314,6 +470,51 @@ mod tests {
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
     }
 
+    /// An outbox of byte frames, the receiving end of its channel, and how many frames it took.
+    type Filled = (Outbox<Vec<u8>>, IpcReceiver<Vec<Vec<u8>>>, usize);
+
+    /// Fills an outbox of big frames until it refuses one (the peer is not reading).
+    fn full_outbox() -> Filled {
+        let (tx, rx) = channel::<Vec<u8>>().expect("channel");
+        let outbox = Outbox::spawn("full", tx, 4).expect("outbox");
+        let mut queued = 0;
+        while outbox.try_send(vec![1u8; 64 << 10]).is_ok() {
+            queued += 1;
+            assert!(queued < 10_000, "never filled");
+        }
+        (outbox, rx, queued)
+    }
+
+    #[test]
+    fn a_terminal_frame_waits_for_room_and_arrives_last() {
+        let (outbox, rx, queued) = full_outbox();
+        let sender = std::thread::spawn(move || outbox.send_within(vec![2u8; 8], Duration::from_secs(10)));
+        let mut frames = Vec::new();
+        while frames.len() < queued + 1 {
+            frames.extend(rx.recv().expect("frames"));
+        }
+        assert_eq!(sender.join().expect("sender"), Ok(()));
+        assert!(frames[..queued].iter().all(|f| f.len() == 64 << 10));
+        assert_eq!(frames[queued], vec![2u8; 8], "the terminal frame, after everything before it");
+    }
+
+    #[test]
+    fn a_terminal_frame_to_a_peer_that_never_reads_gives_up_in_time() {
+        let (outbox, _rx, _) = full_outbox();
+        // The writer may still take a frame or two into the socket; then nothing moves.
+        for attempt in 0.. {
+            let started = std::time::Instant::now();
+            match outbox.send_within(vec![3u8; 64 << 10], Duration::from_millis(200)) {
+                Ok(()) => assert!(attempt < 50, "the queue never stayed full"),
+                Err(e) => {
+                    assert_eq!(e, OutboxError::Full);
+                    assert!(started.elapsed() < Duration::from_secs(2), "gave up late: {:?}", started.elapsed());
+                    break;
+                }
+            }
+        }
+    }
+
     #[test]
     fn drained_reports_when_the_writer_has_written_everything() {
         let (tx, rx) = channel::<u32>().expect("channel");
@@ -330,5 +531,95 @@ mod tests {
         let listener = Listener::<u32>::new().expect("listener");
         let err = listener.accept(Duration::from_millis(100), || false).expect_err("timeout");
         assert!(matches!(err, TransportError::Timeout(_)));
+    }
+
+    /// KNOWN DEFECT, NOT FIXED (ipc-channel 0.23.1, below the decoder; docs/fuzzing.md): the
+    /// receiving side trusts the total size in a message's first fragment header and reserves
+    /// that much memory before reading, so a peer writing one raw datagram (a 16-byte header
+    /// claiming 32 TiB, and one descriptor) aborts the whole receiving process on allocation
+    /// failure, which no `catch_unwind` contains. Run with `--ignored`: it passes while the
+    /// defect is there (the receiver, a child process, dies of SIGABRT).
+    #[test]
+    #[ignore = "documents a known ipc-channel defect; spawns a process that aborts"]
+    fn known_defect_a_forged_total_size_aborts_the_receiver() {
+        const CHILD: &str = "WEFT_FORGED_TOTAL_SIZE_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let listener = Listener::<u8>::new().expect("listener");
+            send_forged_total_size(listener.name(), 1 << 45);
+            let _ = listener.accept(Duration::from_secs(5), || false);
+            return; // not reached while the defect is there
+        }
+        let test = "transport::tests::known_defect_a_forged_total_size_aborts_the_receiver";
+        let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .env(CHILD, "1")
+            .status()
+            .expect("child");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGABRT), "the receiver survived: {status:?} (defect fixed?)");
+    }
+
+    /// KNOWN DEFECT, NOT FIXED (ipc-channel 0.23.1; docs/fuzzing.md): channels attached to a
+    /// message but not named in it are never closed by the receiver (in release builds; debug
+    /// builds fail an assertion instead). A peer can attach up to ~250 descriptors to every
+    /// frame it sends and exhaust the receiving process's descriptors. Run alone with
+    /// `--ignored --exact`: it passes while the defect is there.
+    #[test]
+    #[ignore = "documents a known ipc-channel defect; counts this process's descriptors"]
+    fn known_defect_unnamed_attached_channels_leak() {
+        if cfg!(debug_assertions) {
+            return; // ipc-channel asserts instead of leaking
+        }
+        let open_fds = || std::fs::read_dir("/proc/self/fd").expect("/proc").count();
+        let (tx, rx) = ipc_channel::ipc::channel::<(Vec<UiToBroker>, Vec<IpcSender<u8>>)>().expect("channel");
+        let rx = rx.to_opaque().to::<Vec<UiToBroker>>();
+        let before = open_fds();
+        for _ in 0..10 {
+            let attached = (0..20).map(|_| ipc_channel::ipc::channel::<u8>().expect("channel").0).collect();
+            tx.send((vec![UiToBroker::Close], attached)).expect("send");
+            assert!(matches!(rx.recv().expect("decodes").as_slice(), [UiToBroker::Close]));
+        }
+        let leaked = open_fds().saturating_sub(before);
+        assert!(leaked >= 200, "only {leaked} descriptors leaked for 200 attached (defect fixed?)");
+    }
+
+    /// Connects to a one-shot server's socket and writes one fragment whose header claims
+    /// `total` bytes, with one descriptor attached (ipc-channel expects one when a message has
+    /// more fragments).
+    fn send_forged_total_size(server_name: &str, total: usize) {
+        // SAFETY: plain socket calls on buffers that outlive them; test code only.
+        unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
+            let mut addr: libc::sockaddr_un = std::mem::zeroed();
+            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            for (slot, byte) in addr.sun_path.iter_mut().zip(server_name.as_bytes()) {
+                *slot = *byte as libc::c_char;
+            }
+            let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            assert_eq!(libc::connect(fd, &addr as *const libc::sockaddr_un as *const libc::sockaddr, len), 0);
+            let mut pair = [0; 2];
+            assert_eq!(libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, pair.as_mut_ptr()), 0);
+            let data = [0u8; 4];
+            let mut header = [0u8; 16];
+            header[..8].copy_from_slice(&(16 + data.len()).to_ne_bytes());
+            header[8..].copy_from_slice(&total.to_ne_bytes());
+            let mut iov = [
+                libc::iovec { iov_base: header.as_mut_ptr().cast(), iov_len: header.len() },
+                libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() },
+            ];
+            let space = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            let mut control = vec![0u8; space];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = iov.as_mut_ptr();
+            msg.msg_iovlen = iov.len();
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            *(libc::CMSG_DATA(cmsg) as *mut libc::c_int) = pair[0];
+            assert!(libc::sendmsg(fd, &msg, 0) > 0);
+        }
     }
 }

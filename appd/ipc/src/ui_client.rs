@@ -271,17 +271,20 @@ impl UiConnection {
     }
 
     /// Transmits frames produced by the state machine. A full outbox means the broker stopped
-    /// reading: the session is treated as lost. A closed one means the broker has dropped the
-    /// session's endpoint: the frames are dropped, and the end is left to the reader, which
-    /// still has the broker's `SessionEnd` (with the real reason) to deliver, or else reports
-    /// the disconnection (`broker-lost`).
+    /// reading: the session is treated as lost. A closed one means the broker has closed its
+    /// end, normally because the session ended: its last frames (the `SessionEnd` with the
+    /// real reason) may still be waiting to be read, so the end is left to the reader — its
+    /// `SessionEnd`, or `Disconnected` (`broker-lost`) if the broker died without one.
     pub fn transmit(&mut self, frames: Vec<UiToBroker>, notices: &mut Vec<UiNotice>) {
         for frame in frames {
             match self.outbox.try_send(frame) {
                 Ok(()) => {}
-                Err(OutboxError::Closed) => return,
                 Err(OutboxError::Full) => {
                     self.channel.on_transport_end(EndReason::BrokerLost, "broker stopped reading", notices);
+                    return;
+                }
+                Err(OutboxError::Closed) => {
+                    tracing::debug!("the broker closed its endpoint; waiting for its last frames");
                     return;
                 }
             }
@@ -375,5 +378,34 @@ mod tests {
         let mut notices = Vec::new();
         ch.on_frame(BrokerToUi::Admitted { sequence: 2 }, &mut out, &mut notices);
         assert!(matches!(notices.last(), Some(UiNotice::SessionEnd(e)) if e.reason == EndReason::ProtocolViolation));
+    }
+
+    #[test]
+    fn a_closed_broker_endpoint_leaves_the_end_to_the_broker_s_last_frame() {
+        // The broker ended the session and closed its end while this UI was still sending:
+        // sending fails, but the reason is the one in the SessionEnd still to be read.
+        let (tx, rx) = crate::transport::channel::<UiToBroker>().expect("channel");
+        drop(rx);
+        let outbox = Outbox::spawn("closed", tx, 8).expect("outbox");
+        let mut connection = UiConnection { channel: UiChannel::new(welcome(4)), outbox };
+        let mut notices = Vec::new();
+        let started = std::time::Instant::now();
+        while connection.outbox.try_send(UiToBroker::Close) != Err(OutboxError::Closed) {
+            assert!(started.elapsed() < Duration::from_secs(5), "the writer never noticed the closed endpoint");
+            std::thread::yield_now();
+        }
+        connection.transmit(vec![UiToBroker::Close], &mut notices);
+        assert!(notices.is_empty(), "no local end: {notices:?}");
+        let end = SessionEnd {
+            reason: EndReason::CoreCrashed,
+            detail: "killed".into(),
+            unconfirmed_ui_events: 0,
+            undelivered_state_updates: 0,
+        };
+        connection.channel.on_frame(BrokerToUi::SessionEnd(end), &mut Vec::new(), &mut notices);
+        assert!(
+            matches!(notices.as_slice(), [UiNotice::SessionEnd(e)] if e.reason == EndReason::CoreCrashed),
+            "{notices:?}"
+        );
     }
 }

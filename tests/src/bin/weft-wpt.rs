@@ -99,6 +99,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    wpt::become_subreaper();
     let time_start = wpt::now_ms();
     let (mut passed, mut failed) = (0, 0);
     let mut results = Vec::new();

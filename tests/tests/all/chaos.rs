@@ -18,7 +18,7 @@
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use weft_tests::harness::{bin, kill9, repo_root, wait_gone, Daemon};
+use weft_tests::harness::{kill9, repo_root, wait_gone, Daemon, LaunchedUi, PageApp};
 use weft_tests::peer::{Command, Event};
 
 /// How soon after a fault the survivors must have ended the session (the page told, the core
@@ -55,7 +55,8 @@ fn echo_app() -> PathBuf {
 /// What a run of many faults saw, for docs/reliability.md.
 #[derive(Default)]
 struct Tally {
-    per_fault: std::collections::BTreeMap<&'static str, (u64, Duration)>,
+    /// Per fault: how long each injection took to end the session.
+    per_fault: std::collections::BTreeMap<&'static str, Vec<Duration>>,
     admitted: u64,
     delivered_to_page: u64,
     unconfirmed_reported: u64,
@@ -67,16 +68,22 @@ struct Tally {
 impl Tally {
     fn saw(&mut self, fault: Fault, end_latency: Duration) {
         assert!(end_latency <= END_BOUND, "{}: the session ended {end_latency:?} after the fault", fault.name());
-        let entry = self.per_fault.entry(fault.name()).or_default();
-        entry.0 += 1;
-        entry.1 = entry.1.max(end_latency);
+        self.per_fault.entry(fault.name()).or_default().push(end_latency);
     }
 
     fn report(&self, test: &str, seed: u64) {
         let faults: Value = self
             .per_fault
             .iter()
-            .map(|(name, (n, max))| (name.to_string(), json!({"injected": n, "max_end_ms": max.as_millis() as u64})))
+            .map(|(name, took)| {
+                let mut ms: Vec<u64> = took.iter().map(|d| d.as_millis() as u64).collect();
+                ms.sort_unstable();
+                let at = |q: f64| ms.get(((ms.len() - 1) as f64 * q) as usize).copied().unwrap_or(0);
+                (
+                    name.to_string(),
+                    json!({"injected": ms.len(), "p50_end_ms": at(0.5), "p99_end_ms": at(0.99), "max_end_ms": at(1.0)}),
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into();
         let summary = json!({
@@ -115,14 +122,40 @@ fn check_accounting(status: &Value, killed_core: bool) -> (u64, u64, u64) {
     assert_eq!(rejected, 0, "the echo core's updates are valid: {status:#}");
     assert_eq!(n(&stats["state_updates_coalesced"]), 0, "unkeyed echoes are never coalesced: {status:#}");
     assert_eq!(delivered + undelivered, accepted, "every accepted update delivered or reported: {status:#}");
-    // The echo core answers each event it consumed with one update: the updates it emitted that
-    // had not left its process when it was killed are the only ones the broker never saw.
-    assert!(accepted <= confirmed, "at most one echo per consumed event: {status:#}");
-    let lost_in_core = confirmed - accepted;
+    // The echo core answers each event with one update, and sends an update before it confirms
+    // the event (its credit leaves at the end of its turn): at most one accepted echo per
+    // admitted event. Echoes of confirmed events that never reached the broker died inside the
+    // killed core process; they were never admitted, so the broker cannot report them.
+    assert!(accepted <= admitted, "at most one echo per admitted event: {status:#}");
+    let lost_in_core = confirmed.saturating_sub(accepted);
     if !killed_core {
         assert!(lost_in_core <= 64, "echoes missing although the core was not killed: {status:#}");
     }
     (unconfirmed, undelivered, lost_in_core)
+}
+
+impl Tally {
+    /// Adds an ended session's accounting (see [`check_accounting`]).
+    fn account(&mut self, status: &Value, killed_core: bool) {
+        let (unconfirmed, undelivered, lost) = check_accounting(status, killed_core);
+        self.unconfirmed_reported += unconfirmed;
+        self.undelivered_reported += undelivered;
+        self.lost_inside_killed_core += lost;
+    }
+}
+
+/// `kill -9` of the UI (test peer or shell): the core must be gone within the bound, appd must
+/// report `ui-lost` with exact accounting, and still serve.
+fn kill_the_ui(daemon: &Daemon, id: &str, ui_pid: u32, core_pid: u32, tally: &mut Tally) {
+    let killed_at = Instant::now();
+    kill9(ui_pid);
+    wait_gone(core_pid, "the core after its UI died");
+    tally.saw(Fault::Ui, killed_at.elapsed());
+    let status = daemon.wait_for_status(id, "the end", |s| s["state"] == "ended");
+    assert_eq!(status["end"]["reason"], "ui-lost", "{status:#}");
+    tally.admitted += status["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
+    tally.account(&status, false);
+    daemon_still_serves(daemon);
 }
 
 /// The daemon still serves: a fresh session round-trips one message.
@@ -168,34 +201,19 @@ fn one_fault_with_the_test_peer(fault: Fault, delay: Duration, tally: &mut Tally
             let events = peer.until(|e| matches!(e, Event::SessionEnd { .. }));
             tally.saw(fault, killed_at.elapsed());
             let (reason, _, _) = end_of(&events);
-            assert_eq!(reason, "core-crashed");
+            assert_eq!(reason, "core-crashed", "{:?}\ndaemon log:\n{}", events.last(), daemon.log());
             let (admitted, received, in_order) = flood_totals(&events);
             tally.out_of_order_or_duplicate += u64::from(!in_order);
             wait_gone(core_pid, "the killed core");
             let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
             assert_eq!(status["stats"]["ui_events_admitted"], admitted, "the page and the broker agree: {status:#}");
             assert_eq!(status["stats"]["state_updates_delivered"], received, "{status:#}");
-            let (unconfirmed, undelivered, lost) = check_accounting(&status, true);
+            tally.account(&status, true);
             tally.admitted += admitted;
             tally.delivered_to_page += received;
-            tally.unconfirmed_reported += unconfirmed;
-            tally.undelivered_reported += undelivered;
-            tally.lost_inside_killed_core += lost;
             daemon_still_serves(&daemon);
         }
-        Fault::Ui => {
-            kill9(ui_pid);
-            wait_gone(core_pid, "the core after its UI died");
-            tally.saw(fault, killed_at.elapsed());
-            let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
-            assert_eq!(status["end"]["reason"], "ui-lost");
-            let (unconfirmed, undelivered, lost) = check_accounting(&status, false);
-            tally.admitted += status["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
-            tally.unconfirmed_reported += unconfirmed;
-            tally.undelivered_reported += undelivered;
-            tally.lost_inside_killed_core += lost;
-            daemon_still_serves(&daemon);
-        }
+        Fault::Ui => kill_the_ui(&daemon, &id, ui_pid, core_pid, tally),
         Fault::Appd => {
             kill9(daemon.pid());
             let events = peer.until(|e| matches!(e, Event::SessionEnd { .. }));
@@ -219,11 +237,16 @@ fn one_fault_with_the_test_peer(fault: Fault, delay: Duration, tally: &mut Tally
 fn kill9_under_load_with_the_test_peer() {
     let seed = env_or("WEFT_CHAOS_SEED", 0x5eed);
     let iterations = env_or("WEFT_CHAOS_ITERATIONS", 24);
+    // Replays a failure: the same seed, starting at iteration WEFT_CHAOS_FROM.
+    let from = env_or("WEFT_CHAOS_FROM", 0);
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut tally = Tally::default();
     for n in 0..iterations {
         let fault = Fault::ALL[rng.usize(..Fault::ALL.len())];
         let delay = Duration::from_millis(rng.u64(5..300));
+        if n < from {
+            continue;
+        }
         eprintln!("chaos {n}: {} after {delay:?} under load", fault.name());
         one_fault_with_the_test_peer(fault, delay, &mut tally);
     }
@@ -234,28 +257,10 @@ fn kill9_under_load_with_the_test_peer() {
 /// One fault with the real headless shell running `tests/shell/chaos.html`.
 fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
     let daemon = Daemon::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let app = dir.path().join("app");
-    std::fs::create_dir_all(app.join("ui")).expect("ui dir");
-    for file in ["weft.toml", "core.wasm"] {
-        std::fs::copy(echo_app().join(file), app.join(file)).expect("echo app");
-    }
-    std::fs::copy(repo_root().join("tests/shell/chaos.html"), app.join("ui/index.html")).expect("page");
-    let report = dir.path().join("report.jsonl");
-    let shell = [
-        bin("weft-shell").display().to_string(),
-        "--headless".into(),
-        "--timeout".into(),
-        "60".into(),
-        "--report".into(),
-        report.display().to_string(),
-        "--until-console".into(),
-        "WEFT-DONE".into(),
-    ];
-    let session = daemon.launch_ui(&app, &shell);
-    let id = session["session_id"].as_str().expect("id").to_owned();
-    let pid = |k: &str| session[k].as_u64().expect("pid") as u32;
-    let (core_pid, ui_pid) = (pid("core_pid"), pid("ui_pid"));
+    let manifest = std::fs::read_to_string(echo_app().join("weft.toml")).expect("echo manifest");
+    let app = PageApp::new(&manifest, &echo_app().join("core.wasm"), "chaos.html");
+    let LaunchedUi { id, core_pid, ui_pid } =
+        LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(60)));
     daemon.wait_for_status(&id, "load from the page", |s| s["stats"]["ui_events_admitted"].as_u64() > Some(0));
     std::thread::sleep(delay);
     let killed_at = Instant::now();
@@ -265,9 +270,7 @@ fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
             wait_gone(core_pid, "the core");
             // The page reports after its sessionend; the shell then exits.
             wait_gone(ui_pid, "weft-shell");
-            let line = std::fs::read_to_string(&report).unwrap_or_default();
-            let page: Value = serde_json::from_str(line.trim())
-                .unwrap_or_else(|e| panic!("the page's report {line:?}: {e}\n{}", daemon.log()));
+            let page = app.page_report();
             // An upper bound on the page learning of the end: it reported, and the shell exited.
             tally.saw(fault, killed_at.elapsed());
             let expected = if fault == Fault::Core { "core-crashed" } else { "broker-lost" };
@@ -284,26 +287,11 @@ fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
                 let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
                 assert_eq!(status["stats"]["ui_events_admitted"], admitted, "{status:#}\n{page}");
                 assert_eq!(status["stats"]["state_updates_delivered"], received, "{status:#}\n{page}");
-                let (unconfirmed, undelivered, lost) = check_accounting(&status, true);
-                tally.unconfirmed_reported += unconfirmed;
-                tally.undelivered_reported += undelivered;
-                tally.lost_inside_killed_core += lost;
+                tally.account(&status, true);
                 daemon_still_serves(&daemon);
             }
         }
-        Fault::Ui => {
-            kill9(ui_pid);
-            wait_gone(core_pid, "the core after the shell died");
-            tally.saw(fault, killed_at.elapsed());
-            let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
-            assert_eq!(status["end"]["reason"], "ui-lost");
-            let (unconfirmed, undelivered, lost) = check_accounting(&status, false);
-            tally.admitted += status["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
-            tally.unconfirmed_reported += unconfirmed;
-            tally.undelivered_reported += undelivered;
-            tally.lost_inside_killed_core += lost;
-            daemon_still_serves(&daemon);
-        }
+        Fault::Ui => kill_the_ui(&daemon, &id, ui_pid, core_pid, tally),
     }
 }
 

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use weft_tests::harness::{bin, example_core, repo_root, wait_gone, Daemon, HOSTILE_MANIFEST};
+use weft_tests::harness::{example_core, repo_root, wait_gone, Daemon, LaunchedUi, PageApp, HOSTILE_MANIFEST};
 
 /// The most appd's (and the core host's) resident memory may grow once warm.
 const APPD_GROWTH: u64 = 4 << 20;
@@ -69,27 +69,9 @@ fn mib(bytes: u64) -> f64 {
 /// returns the summary (also checked against the bounds).
 fn flood(name: &str, manifest: &str, core: &Path, page: &str, seconds: u64) -> Value {
     let daemon = Daemon::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let app = dir.path().join("app");
-    std::fs::create_dir_all(app.join("ui")).expect("ui");
-    std::fs::write(app.join("weft.toml"), manifest).expect("manifest");
-    std::fs::copy(core, app.join("core.wasm")).expect("core");
-    std::fs::copy(repo_root().join("tests/shell").join(page), app.join("ui/index.html")).expect("page");
-    let report = dir.path().join("report.jsonl");
-    let shell = [
-        bin("weft-shell").display().to_string(),
-        "--headless".into(),
-        "--timeout".into(),
-        (seconds + 60).to_string(),
-        "--report".into(),
-        report.display().to_string(),
-        "--until-console".into(),
-        "WEFT-DONE".into(),
-    ];
-    let session = daemon.launch_ui(&app, &shell);
-    let id = session["session_id"].as_str().expect("id").to_owned();
-    let pid = |k: &str| session[k].as_u64().expect("pid") as u32;
-    let (core_pid, ui_pid) = (pid("core_pid"), pid("ui_pid"));
+    let app = PageApp::new(manifest, core, page);
+    let LaunchedUi { id, core_pid, ui_pid } =
+        LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(seconds + 60)));
     let (mut appd, mut core_host, mut ui) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -102,8 +84,7 @@ fn flood(name: &str, manifest: &str, core: &Path, page: &str, seconds: u64) -> V
     let status = daemon.session_status(&id);
     assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
     wait_gone(ui_pid, "weft-shell after the end");
-    let line = std::fs::read_to_string(&report).unwrap_or_default();
-    let page: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("page report {line:?}: {e}"));
+    let page = app.page_report();
     assert_eq!(page["reason"], "session-ended", "{page}");
     let stats = &status["stats"];
     let series = |label: &str, samples: &[u64], bound: u64| {

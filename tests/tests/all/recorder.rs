@@ -326,3 +326,34 @@ fn inspect_follows_a_live_session_and_exits_when_it_ends() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no session \"nosuchsession\""), "{}", text(&out));
 }
+
+#[test]
+fn run_with_record_and_the_console_shell_replays_to_a_match() {
+    // The foreground path a developer uses: `weft-appd run --record`, here with the real
+    // weft-shell in its terminal mode driving the counter with two scripted increments.
+    let dir = tempfile::tempdir().expect("tmp");
+    let recording = dir.path().join("counter.jsonl");
+    let run = std::process::Command::new(weft_tests::harness::bin("weft-appd"))
+        .arg("--runtime-dir")
+        .arg(dir.path().join("run"))
+        .arg("run")
+        .arg(weft_tests::harness::repo_root().join("examples/counter"))
+        .arg("--record")
+        .arg(&recording)
+        .arg("--ui-command")
+        .arg(weft_tests::harness::bin("weft-shell"))
+        .args(["--console", "--script", r#"increment {"by": 2}"#, "--script", r#"increment {"by": 3}"#])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("weft-appd run");
+    assert!(run.status.success(), "run: {}", String::from_utf8_lossy(&run.stderr));
+    let replay = std::process::Command::new(weft_tests::harness::bin("weft-appd"))
+        .arg("replay")
+        .arg(&recording)
+        .output()
+        .expect("weft-appd replay");
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "replay: {stdout}{}", String::from_utf8_lossy(&replay.stderr));
+    // (How many `count` updates reached the broker depends on how the core host coalesced them.)
+    assert!(stdout.starts_with("replay: match (2 ui events, "), "{stdout}");
+}

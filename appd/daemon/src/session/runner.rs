@@ -107,9 +107,8 @@ const EVENT_QUEUE: usize = 4096;
 const STATE_QUEUE: usize = 128;
 /// How long to wait for a child's exit status once its endpoint closed (and vice versa).
 const EXIT_GRACE: Duration = Duration::from_secs(2);
-/// How long the end waits for the UI's writer to get the `SessionEnd` out (the session's end is
-/// published only then: `weft-appd run` exits on it, which would cut the writer off).
-const UI_DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// How long a session's end notice may wait for room in a peer's full outbox.
+const END_NOTICE_WAIT: Duration = Duration::from_secs(1);
 /// How often the status snapshot is refreshed while messages flow.
 const STATUS_INTERVAL: Duration = Duration::from_millis(50);
 /// How long the end of a session waits for its recording to be written out.
@@ -185,13 +184,14 @@ fn start(
         })
         .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
     tracing::info!(pid = core.pid(), "core host started");
-    let core_outbox = match accept_core(core_listener, &core, &session_id, &core_secret, env, &events_tx) {
-        Ok(outbox) => outbox,
-        Err(e) => {
-            core.kill();
-            return Err(e);
-        }
-    };
+    let (core_outbox, core_drained) =
+        match accept_core(core_listener, &core, &session_id, &core_secret, env, &events_tx) {
+            Ok(outbox) => outbox,
+            Err(e) => {
+                core.kill();
+                return Err(e);
+            }
+        };
 
     let now = Instant::now();
     let mut broker = Broker::new(
@@ -283,8 +283,8 @@ fn start(
     drop(events_tx);
 
     let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
-    let runner =
-        Runner { broker, core, core_outbox, ui_outbox: Some(ui_outbox), ui_drained, status, started: now, recorder };
+    let drained = [core_drained, ui_drained];
+    let runner = Runner { broker, core, core_outbox, ui_outbox, drained, status, started: now, recorder };
     let registry = env.registry.clone();
     let thread_span = span.clone();
     thread::Builder::new()
@@ -323,7 +323,7 @@ fn accept_core(
     secret: &str,
     env: &SessionEnv,
     events: &SyncSender<Event>,
-) -> Result<Outbox<BrokerToCore>, LaunchError> {
+) -> Result<(Outbox<BrokerToCore>, Drained), LaunchError> {
     let role = "core host";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || core.has_exited())
@@ -345,7 +345,7 @@ fn accept_core(
         tracing::warn!(role, "refused an endpoint with the wrong session or secret");
         return Err(LaunchError::Handshake { role, detail: "wrong session or secret".into() });
     }
-    let outbox = Outbox::spawn("core", hello.to_core, CORE_OUTBOX)?;
+    let outbox = Outbox::spawn_drained("core", hello.to_core, CORE_OUTBOX)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Core(Inbound::Frame(frame)));
@@ -442,9 +442,9 @@ struct Runner {
     broker: Broker,
     core: ChildProcess,
     core_outbox: Outbox<BrokerToCore>,
-    /// `None` once the end has been sent.
-    ui_outbox: Option<Outbox<BrokerToUi>>,
-    ui_drained: Drained,
+    ui_outbox: Outbox<BrokerToUi>,
+    /// When each outbox's writer has written everything (core, UI).
+    drained: [Drained; 2],
     status: Arc<Mutex<SessionStatus>>,
     started: Instant,
     recorder: Option<Recorder>,
@@ -537,9 +537,7 @@ impl Runner {
     fn deliver(&mut self, out: &mut Vec<Output>) -> Flow {
         for output in out.drain(..) {
             let (result, peer) = match output {
-                Output::ToUi(frame) => {
-                    (self.ui_outbox.as_ref().map_or(Err(OutboxError::Closed), |o| o.try_send(frame)), "UI")
-                }
+                Output::ToUi(frame) => (self.ui_outbox.try_send(frame), "UI"),
                 Output::ToCore(frame) => (self.core_outbox.try_send(frame), "core"),
                 Output::KillCore => {
                     self.core.kill();
@@ -568,10 +566,16 @@ impl Runner {
             undelivered_state_updates = notice.undelivered_state_updates,
             "session ended"
         );
-        if let Some(ui_outbox) = self.ui_outbox.take() {
-            let _ = ui_outbox.try_send(BrokerToUi::SessionEnd(notice.clone()));
+        // The end must reach both survivors even when their queue is full (a flood): wait
+        // (bounded) for room rather than drop it — the peer would otherwise see a disconnect.
+        for (peer, sent) in [
+            ("UI", self.ui_outbox.send_within(BrokerToUi::SessionEnd(notice.clone()), END_NOTICE_WAIT)),
+            ("core", self.core_outbox.send_within(BrokerToCore::SessionEnd(notice.clone()), END_NOTICE_WAIT)),
+        ] {
+            if let Err(e) = sent {
+                tracing::debug!(peer, error = %e, "the session's end notice was not queued");
+            }
         }
-        let _ = self.core_outbox.try_send(BrokerToCore::SessionEnd(notice.clone()));
         let core_is_fine = matches!(reason, EndReason::AppClosed | EndReason::Ended);
         if !core_is_fine {
             // The UI is gone, or the core misbehaved: it does not get to run on.
@@ -601,8 +605,14 @@ impl Runner {
             let status = recorder.finish(Instant::now(), footer, RECORDING_GRACE);
             lock(&self.status).recording = Some(status);
         }
-        if !self.ui_drained.wait(UI_DRAIN_GRACE) {
-            tracing::warn!("the UI's writer did not finish; its end notice may be lost");
+        // The end notices must leave before the session is published as ended: `weft-appd run`
+        // exits then, and exiting kills the writer threads with whatever they still hold.
+        self.core_outbox = Outbox::closed();
+        self.ui_outbox = Outbox::closed();
+        for (peer, drained) in ["core", "UI"].iter().zip(&self.drained) {
+            if !drained.wait(END_NOTICE_WAIT) {
+                tracing::debug!(peer, "the last frames to this peer did not leave in time");
+            }
         }
         self.publish(SessionState::Ended, Some(notice));
     }
