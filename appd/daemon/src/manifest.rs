@@ -572,6 +572,17 @@ mod tests {
         dir
     }
 
+    /// Each manifest's problems include its expected text.
+    fn assert_each_names(cases: &[(&str, &str)]) {
+        for (manifest, expected) in cases {
+            let found = problems(manifest);
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "manifest {manifest:?}: expected {expected:?} in {found:?}"
+            );
+        }
+    }
+
     fn problems(manifest: &str) -> Vec<String> {
         let dir = app(manifest);
         match AppPackage::load(dir.path()) {
@@ -635,13 +646,7 @@ schema = { type = "object", required = ["value"] }
             ("[app]\nname=\"a\"\nnmae=\"b\"", "unknown field `nmae`"),
             ("[app]\nname=\"a\"\n[ui-events.a]\nschema_file=\"s.json\"", "ui-events.a.schema_file: cannot read s.json"),
         ];
-        for (manifest, expected) in cases {
-            let found = problems(manifest);
-            assert!(
-                found.iter().any(|p| p.contains(expected)),
-                "manifest {manifest:?}: expected {expected:?} in {found:?}"
-            );
-        }
+        assert_each_names(cases);
     }
 
     #[test]
@@ -680,13 +685,7 @@ schema = { type = "object", required = ["value"] }
             ("[app]\nname=\"a\"\n[ui-events.a]\nschema=\"object\"", "ui-events.a.schema: invalid JSON Schema: a schema is a table"),
             ("[app]\nname=\"a\"\n[ui-events.\"a b\"]\nschema={}", "ui-events.a b: \"a b\" is not a valid message type"),
         ];
-        for (manifest, expected) in cases {
-            let found = problems(manifest);
-            assert!(
-                found.iter().any(|p| p.contains(expected)),
-                "manifest {manifest:?}: expected {expected:?} in {found:?}"
-            );
-        }
+        assert_each_names(cases);
     }
 
     #[test]

@@ -549,35 +549,35 @@ fn echo_app(dir: &Path, page: &str, plan: Plan) -> PathBuf {
     app
 }
 
-fn run_session(bin_dir: &Path, dir: &Path, app: &Path, shell_args: &[&str]) -> std::process::Child {
-    Command::new(bin_dir.join("weft-appd"))
+/// Runs `app` in the headless shell under `weft-appd run` (in `dir`) until its page logs
+/// `WEFT-DONE` or `timeout_s` passes; returns the process and the page's `--report` file.
+fn run_session(bin_dir: &Path, dir: &Path, app: &Path, timeout_s: u64) -> (std::process::Child, PathBuf) {
+    let report = dir.join("report.jsonl");
+    let child = Command::new(bin_dir.join("weft-appd"))
         .arg("--runtime-dir")
         .arg(dir.join("run"))
         .arg("run")
         .arg(app)
         .arg("--ui-command")
         .arg(bin_dir.join("weft-shell"))
-        .args(shell_args)
+        .args(["--headless", "--until-console", "WEFT-DONE", "--timeout"])
+        .arg(timeout_s.to_string())
+        .arg("--report")
+        .arg(&report)
         .env("WEFT_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0)
         .spawn()
-        .expect("weft-appd run")
+        .expect("weft-appd run");
+    (child, report)
 }
 
 /// The full path; also returns each process's peak RSS during the run.
 fn servo_path(bin_dir: &Path, plan: Plan) -> (Vec<Row>, Vec<(String, u64)>, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = echo_app(dir.path(), "bench.html", plan);
-    let report = dir.path().join("report.jsonl");
-    let report_arg = report.to_str().expect("utf8 path");
-    let mut child = run_session(
-        bin_dir,
-        dir.path(),
-        &app,
-        &["--headless", "--timeout", "900", "--until-console", "WEFT-DONE", "--report", report_arg],
-    );
+    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 900);
     let mut peaks: Vec<(String, u64)> = Vec::new();
     loop {
         for (name, kib) in session_rss(child.id()) {
@@ -685,14 +685,7 @@ weft.channel.ready.then(() => weft.channel.send("echo", {})).then(() => {
 });</script>"#,
     )
     .expect("page");
-    let report = dir.path().join("report.jsonl");
-    let report_arg = report.to_str().expect("utf8 path");
-    let mut child = run_session(
-        bin_dir,
-        dir.path(),
-        &app,
-        &["--headless", "--timeout", "60", "--until-console", "WEFT-DONE", "--report", report_arg],
-    );
+    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 60);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&report).unwrap_or_default().contains("idle") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
