@@ -1,8 +1,8 @@
 //! Core of the `echo` example app: every UI event is sent straight back to the page as a state
 //! update with the same message type and the same payload. If the payload is an object with a
 //! string member `"coalesce"` (its name written plainly, not \u-escaped), that string is the
-//! update's coalescing key (so tests can watch coalescing); otherwise there is none. `init` does nothing. An update the host refuses
-//! becomes the event's `Err`.
+//! update's coalescing key (so tests can watch coalescing); otherwise there is none. `init` does
+//! nothing. An update the host refuses becomes the event's `Err`.
 
 wit_bindgen::generate!({
     world: "core",
