@@ -2,29 +2,34 @@
 // document of an app's webview. It defines the channel only in the top-level document of the
 // app's own UI; everywhere else it does nothing. Contract: ../shared/design/weft-channel-api.md.
 //
-// The embedder fills in two placeholders before injecting it: the app UI's base URL and a
-// per-session token. The token lives only in this closure; the embedder refuses transport
-// requests without it, so neither iframes nor page code calling fetch() directly can use the
-// transport.
+// The embedder fills in two placeholders before injecting it: the app UI's base URL and the
+// channel socket's URL, which carries a per-session token. The URL lives only in this closure;
+// the embedder's socket refuses a connection without the token, so neither iframes nor page
+// code opening a WebSocket itself can use the transport.
 //
-// Transport (custom scheme, handled in the embedder's main process):
-//   POST weft://channel/post    {"sends":[{"id","type","payload"}], "consumed": n}
-//   GET  weft://channel/events?cursor=N   newline-delimited JSON events, each with "c" (cursor);
-//        the embedder ends each stream after a while and the binding reconnects from its cursor.
+// Transport: one WebSocket to the shell (ws://127.0.0.1:PORT/channel/TOKEN?cursor=N) per
+// document, kept open.
+//   up:   {"seq", "sends":[{"id","type","payload"}], "consumed": n, "ack": cursor}
+//   down: newline-delimited JSON events, each with "c" (its cursor), one message per burst.
+// If the socket drops while the session lives, the binding reconnects from its cursor and
+// resends the posts the embedder has not confirmed ("post" in desired-size events); the
+// embedder ignores a post `seq` it has already processed, so nothing is sent twice.
 (() => {
   "use strict";
   const APP_BASE = "__WEFT_APP_BASE__";
-  const TOKEN = "__WEFT_TOKEN__";
+  const SOCKET_URL = "__WEFT_SOCKET__";
   if (window !== window.top) return;
   if (!String(window.location.href).startsWith(APP_BASE)) return;
   if (Object.getOwnPropertyDescriptor(window, "weft")) return;
 
   // Everything the binding uses, captured before any page script can replace it.
-  const fetch = window.fetch.bind(window);
+  const WebSocketCtor = window.WebSocket;
+  const socketSend = WebSocketCtor.prototype.send;
+  const socketClose = WebSocketCtor.prototype.close;
+  const messageData = Object.getOwnPropertyDescriptor(window.MessageEvent.prototype, "data").get;
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const encoder = new TextEncoder();
-  const decoder = new TextDecoder();
   const DOMExceptionCtor = window.DOMException;
   const queueMicrotaskFn = window.queueMicrotask.bind(window);
   const setTimeoutFn = window.setTimeout.bind(window);
@@ -33,7 +38,6 @@
   const MessageEventCtor = window.MessageEvent;
   const EventCtor = window.Event;
   const { addEventListener, removeEventListener, dispatchEvent } = window.EventTarget.prototype;
-  const headers = { "X-Weft-Token": TOKEN };
 
   const state = {
     sessionId: "",
@@ -49,9 +53,12 @@
     consumed: 0, // messages dispatched since the last post
     consumedTimer: false, // a deferred post of `consumed` alone is scheduled
     flushScheduled: false,
-    posting: false, // one post in flight at a time: Servo may serve concurrent fetches out of order
+    socket: null, // the open WebSocket, or null while (re)connecting
+    unconfirmed: [], // posts sent that the embedder has not confirmed: [{seq, body}]
     postSeq: 0,
     cursor: 0,
+    inbox: [], // event lines received, not yet handled
+    draining: false,
     ready: null,
     readyResolve: null,
     ended: false,
@@ -199,34 +206,28 @@
     queueMicrotaskFn(flush);
   }
 
+  // Sends are batched per microtask; a batch bigger than POST_CHARS goes as several posts.
+  const POST_CHARS = 256 * 1024;
   function flush() {
     state.flushScheduled = false;
-    if (state.posting || (state.outgoing.length === 0 && state.consumed === 0)) return;
-    state.postSeq += 1;
-    const body = stringify({ seq: state.postSeq, sends: state.outgoing, consumed: state.consumed });
-    state.outgoing = [];
-    state.consumed = 0;
-    state.posting = true;
-    post(body, 0);
-  }
-
-  // A post that failed (e.g. aborted by a refused navigation) is retried with the same `seq`;
-  // the embedder ignores a `seq` it has already processed, so nothing is sent twice.
-  function post(body, attempt) {
-    fetch("weft://channel/post", { method: "POST", body, headers }).then(
-      () => {
-        state.posting = false;
-        if (state.outgoing.length > 0 || state.consumed > 0) scheduleFlush();
-      },
-      () => {
-        if (state.ended) return;
-        if (attempt >= 5) {
-          handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
-          return;
+    if (!state.socket) return; // posted once the socket (re)opens
+    while (state.outgoing.length > 0 || state.consumed > 0) {
+      let sends = state.outgoing;
+      let chars = 0;
+      for (let i = 0; i < state.outgoing.length; i++) {
+        chars += state.outgoing[i].payload.length + state.outgoing[i].type.length;
+        if (chars > POST_CHARS && i > 0) {
+          sends = state.outgoing.slice(0, i);
+          break;
         }
-        setTimeoutFn(() => post(body, attempt + 1), 20 * (attempt + 1));
-      },
-    );
+      }
+      state.outgoing = sends === state.outgoing ? [] : state.outgoing.slice(sends.length);
+      state.postSeq += 1;
+      const body = stringify({ seq: state.postSeq, sends, consumed: state.consumed, ack: state.cursor });
+      state.consumed = 0;
+      state.unconfirmed.push({ seq: state.postSeq, body });
+      socketSend.call(state.socket, body);
+    }
   }
 
   function settle(id, error) {
@@ -262,6 +263,7 @@
       case "desired-size":
         state.embedderDesired = event.value;
         state.sendsSeen = event.received;
+        while (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= event.post) state.unconfirmed.shift();
         updateDesiredSize();
         break;
       case "admitted":
@@ -293,6 +295,7 @@
         state.desiredSize = 0;
         const closed = domError("InvalidStateError", "the session has ended: " + event.reason);
         for (const id of Array.from(state.pending.keys())) settle(id, closed);
+        disconnect();
         const e = new EventCtor("sessionend");
         defineProperty(e, "reason", { value: event.reason });
         defineProperty(e, "detail", { value: event.detail });
@@ -303,48 +306,77 @@
   }
 
   const DISPATCHING = freeze({ __proto__: null, message: true, error: true, sessionend: true });
-  async function listen() {
-    let failures = 0;
-    while (!state.ended) {
-      try {
-        const response = await fetch("weft://channel/events?cursor=" + state.cursor, { headers });
-        const reader = response.body.getReader();
-        let buffer = "";
-        let settled = false;
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          failures = 0;
-          buffer += decoder.decode(value, { stream: true });
-          // A chunk carries many lines: walk it once, keep only the unfinished tail.
-          let start = 0;
-          let newline;
-          while ((newline = buffer.indexOf("\n", start)) >= 0) {
-            if (newline > start) {
-              const event = parse(buffer.slice(start, newline));
-              // A settled send() runs its continuations before the next event is dispatched,
-              // as when each event came in a chunk of its own.
-              if (settled && DISPATCHING[event.kind]) {
-                settled = false;
-                await null;
-              }
-              handle(event);
-              if (event.kind === "admitted" || event.kind === "rejected") settled = true;
-            }
-            start = newline + 1;
-          }
-          if (start > 0) buffer = buffer.slice(start);
+  // Handles received lines in order. A settled send() runs its continuations before the next
+  // event is dispatched, as when each event came in a message of its own.
+  async function drain() {
+    state.draining = true;
+    try {
+      let settled = false;
+      while (state.inbox.length > 0) {
+        const event = parse(state.inbox.shift());
+        if (settled && DISPATCHING[event.kind]) {
+          settled = false;
+          await null;
         }
-      } catch (e) {
-        // Aborted (e.g. by a refused navigation) or failed: reconnect from the cursor.
-        failures += 1;
-        if (failures > 5) {
-          handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
-          return;
-        }
-        await new Promise((resolve) => setTimeoutFn(resolve, 20 * failures));
+        handle(event);
+        if (event.kind === "admitted" || event.kind === "rejected") settled = true;
       }
+    } finally {
+      state.draining = false;
     }
   }
-  listen();
+
+  function receive(text) {
+    // One message carries many lines: walk it once.
+    let start = 0;
+    let newline;
+    while ((newline = text.indexOf("\n", start)) >= 0) {
+      if (newline > start) state.inbox.push(text.slice(start, newline));
+      start = newline + 1;
+    }
+    if (!state.draining) drain();
+  }
+
+  // Opens the socket from the current cursor; on a drop while the session lives, reconnects
+  // and resends what the embedder has not confirmed. Five failures in a row end the session.
+  let failures = 0;
+  function connect() {
+    let socket;
+    try {
+      socket = new WebSocketCtor(SOCKET_URL + "?cursor=" + state.cursor);
+    } catch (e) {
+      reconnect(null);
+      return;
+    }
+    addEventListener.call(socket, "open", () => {
+      state.socket = socket;
+      for (const post of state.unconfirmed) socketSend.call(socket, post.body);
+      scheduleFlush();
+    });
+    addEventListener.call(socket, "message", (e) => {
+      failures = 0;
+      receive(messageData.call(e));
+    });
+    addEventListener.call(socket, "close", () => reconnect(socket));
+  }
+
+  function reconnect(socket) {
+    if (socket !== null && state.socket !== socket && state.socket !== null) return;
+    state.socket = null;
+    if (state.ended) return;
+    failures += 1;
+    if (failures > 5) {
+      handle({ c: state.cursor, kind: "sessionend", reason: "broker-lost", detail: "the transport keeps failing" });
+      return;
+    }
+    setTimeoutFn(connect, 20 * failures);
+  }
+
+  // The session is over: nothing more will come.
+  function disconnect() {
+    if (state.socket) socketClose.call(state.socket);
+    state.socket = null;
+  }
+
+  connect();
 })();

@@ -7,27 +7,42 @@
 //   await weft_test_driver.trapCore();  // the core's next host call traps → "core-trapped"
 //   await weft_test_driver.closeApp();  // the user closes the app → "app-closed"
 // Each promise resolves once the shell has passed the request on (not when the session ends).
+//   weft_test_driver.channelPort        // the channel socket's port (not its token), so that
+//                                       // hostile-page tests can knock on it
+
 (() => {
   "use strict";
   const APP_BASE = "__WEFT_APP_BASE__";
-  const TOKEN = "__WEFT_TOKEN__";
+  const SOCKET_URL = "__WEFT_SOCKET__";
   if (window !== window.top) return;
   if (!String(window.location.href).startsWith(APP_BASE)) return;
-  const fetch = window.fetch.bind(window);
+  const WebSocketCtor = window.WebSocket;
+  const socketSend = WebSocketCtor.prototype.send;
+  const messageData = Object.getOwnPropertyDescriptor(window.MessageEvent.prototype, "data").get;
+  const addEventListener = window.EventTarget.prototype.addEventListener;
   const stringify = JSON.stringify;
+  // One connection per request: the shell answers "ok" or "refused: …" and closes.
   const request = (action) =>
-    fetch("weft://channel/test-driver", {
-      method: "POST",
-      body: stringify({ action }),
-      headers: { "X-Weft-Token": TOKEN },
-    }).then((response) => {
-      if (response.status !== 204) throw new Error(`test driver: ${action} refused (HTTP ${response.status})`);
+    new Promise((resolve, reject) => {
+      const socket = new WebSocketCtor(SOCKET_URL);
+      let answered = false;
+      addEventListener.call(socket, "open", () => socketSend.call(socket, stringify({ action })));
+      addEventListener.call(socket, "message", (e) => {
+        answered = true;
+        const answer = messageData.call(e);
+        if (answer === "ok") resolve(undefined);
+        else reject(new Error(`test driver: ${action} ${answer}`));
+      });
+      addEventListener.call(socket, "close", () => {
+        if (!answered) reject(new Error(`test driver: ${action} refused (no answer)`));
+      });
     });
   Object.defineProperty(window, "weft_test_driver", {
     value: Object.freeze({
       killCore: () => request("kill-core"),
       trapCore: () => request("trap-core"),
       closeApp: () => request("close-app"),
+      channelPort: Number(new URL(SOCKET_URL).port),
     }),
     writable: false,
     configurable: false,

@@ -5,3 +5,7 @@ case ":$PATH:" in *":/usr/lib/llvm-19/bin:"*) ;; *) export PATH="/usr/lib/llvm-1
 export MOZJS_FROM_SOURCE=1
 # Outside the work tree, so it survives sessions and CI reuses it.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weft/target}"
+# This checkout, for the test and benchmark binaries: the target directory is shared between
+# checkouts, so a binary may have been built from another one (tests/src/harness.rs repo_root).
+WEFT_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export WEFT_REPO

@@ -1,12 +1,13 @@
 //! The session's UI endpoint inside the shell, and the page-facing event log.
 //!
 //! The protocol state (`UiChannel`) lives here, behind one mutex, driven from two sides: the
-//! broker's frames (a pump thread) and the page's posts (Servo's network threads, through
-//! [`crate::scheme`]). Everything the page must learn becomes one JSON line in the event log,
-//! numbered by a cursor; the page reads the log through a streaming response and reconnects
-//! from its cursor when a stream ends, so nothing is lost between streams.
+//! broker's frames (a pump thread) and the page's posts (the channel socket's thread, through
+//! [`crate::socket`]). Everything the page must learn becomes one JSON line in the event log,
+//! numbered by a cursor. The page's connection follows the log; the page acknowledges the
+//! cursor it has handled on its posts, which trims the log, and a connection that replaces
+//! another (the binding reconnecting) replays what was not acknowledged, so nothing is lost
+//! between connections.
 
-use bytes::Bytes;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
@@ -23,8 +24,9 @@ const MAX_LOG: usize = 8192;
 /// Frames from the broker handled together (one lock, one chunk to the page).
 const MAX_BURST: usize = 256;
 
-/// Where a page's event stream goes: returns `false` once the stream is gone.
-pub type StreamSink = Box<dyn FnMut(Bytes) -> bool + Send>;
+/// Where a page's events go, one chunk of newline-terminated JSON lines per burst: returns
+/// `false` once the connection is gone.
+pub type StreamSink = Box<dyn FnMut(String) -> bool + Send>;
 
 /// What the page posts: sends, and how many messages it has dispatched since its last post.
 #[derive(Debug, serde::Deserialize)]
@@ -38,6 +40,9 @@ pub struct PagePost {
     /// Messages dispatched to page code since the last post (grants the broker credit).
     #[serde(default)]
     pub consumed: u32,
+    /// The cursor of the last event the page has handled: the log forgets up to it.
+    #[serde(default)]
+    pub ack: u64,
 }
 
 /// One `send()` from the page.
@@ -205,6 +210,9 @@ impl Bridge {
             tracing::warn!(seq = post.seq, expected = state.last_post + 1, "the page skipped a post");
         }
         state.last_post = post.seq;
+        while state.log.front().is_some_and(|(c, _)| *c <= post.ack) {
+            state.log.pop_front();
+        }
         let mut out = Vec::new();
         let notices = Vec::new();
         state.consumed_total += u64::from(post.consumed);
@@ -213,12 +221,11 @@ impl Bridge {
             let bytes: u64 = state.shown_sizes.drain(..n).sum();
             state.connection.channel.consumed(n as u32, bytes, &mut out);
         }
-        let had_sends = !post.sends.is_empty();
         state.received_sends += post.sends.len() as u64;
-        if had_sends {
-            // Always tell the page where its sends stand, even if the window did not move.
-            state.last_desired = i64::MIN;
-        }
+        // Always tell the page where its sends stand and that this post arrived (it keeps a
+        // post until then, to resend it if its connection drops), even if the window did not
+        // move.
+        state.last_desired = i64::MIN;
         for send in post.sends {
             match state.connection.channel.send(&send.message_type, send.payload, &mut out) {
                 Ok(sequence) => {
@@ -249,7 +256,7 @@ impl Bridge {
                 chunk.push_str(line);
                 chunk.push('\n');
             }
-            if !stream(Bytes::from(chunk)) {
+            if !stream(chunk) {
                 return id;
             }
         }
@@ -396,7 +403,9 @@ impl State {
         let desired = self.connection.channel.desired_size();
         if desired != self.last_desired && self.ended.is_none() {
             self.last_desired = desired;
-            self.push(json!({"kind": "desired-size", "value": desired, "received": self.received_sends}));
+            self.push(json!({
+                "kind": "desired-size", "value": desired, "received": self.received_sends, "post": self.last_post,
+            }));
         }
         self.flush();
     }
@@ -408,7 +417,7 @@ impl State {
         }
         let chunk = std::mem::take(&mut self.unsent);
         if let Some((_, stream)) = &mut self.stream {
-            if !stream(Bytes::from(chunk)) {
+            if !stream(chunk) {
                 self.stream = None;
             }
         }

@@ -100,7 +100,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         bridge.clone(),
         Box::new(|webview| webview.paint()),
         1.0,
-    );
+    )?;
 
     let report = RefCell::new(match &options.report {
         Some(path) => Some(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),

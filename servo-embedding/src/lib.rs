@@ -2,14 +2,14 @@
 //!
 //! - [`bridge`]: the session's UI endpoint (the shared `weft_ipc::ui_client` state machine)
 //!   and the page-facing event log that the binding reads.
-//! - [`scheme`]: the `weft://channel/…` protocol handler: the binding's transport.
+//! - [`socket`]: the binding's transport, a WebSocket server on 127.0.0.1 gated by the token.
 //! - [`policy`]: what the app's webview may load or navigate to (only its own `ui/`).
 //! - [`view`]: Servo, the app's webview, and its delegate.
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
 //! - [`window`]: the desktop window (winit), input forwarding, close → `app-closed`.
 //! - [`bench_page`]: benchmarks only — a local page with no session, binding or policy.
 //!
-//! **Architecture invariant:** the page reaches the session only through [`scheme`], and only
+//! **Architecture invariant:** the page reaches the session only through [`socket`], and only
 //! with the per-session token that the binding (in `resources/weft-channel.js`) holds in a
 //! closure. Everything the page sends is re-checked by the broker in `weft-appd`.
 
@@ -17,7 +17,7 @@ pub mod bench_page;
 pub mod bridge;
 pub mod headless;
 pub mod policy;
-pub mod scheme;
+pub mod socket;
 pub mod view;
 pub mod window;
 
@@ -27,20 +27,22 @@ pub const BINDING_TEMPLATE: &str = include_str!("../../resources/weft-channel.js
 /// The test driver's source (`weft_test_driver`, for `scripts/wpt`), with its placeholders.
 pub const TEST_DRIVER_TEMPLATE: &str = include_str!("../../resources/weft-test-driver.js");
 
-/// The test driver for one session (only injected when the shell runs with `--test-driver`).
-pub fn test_driver_source(app_base: &str, token: &str) -> String {
-    fill(TEST_DRIVER_TEMPLATE, app_base, token)
+/// The test driver for one session (only injected when the shell runs with `--test-driver`):
+/// `socket_url` is [`socket::ChannelSocket::test_driver_url`], which carries the token.
+pub fn test_driver_source(app_base: &str, socket_url: &str) -> String {
+    fill(TEST_DRIVER_TEMPLATE, app_base, socket_url)
 }
 
-/// The binding for one session: the app UI's base URL and the session's token filled in.
-pub fn binding_source(app_base: &str, token: &str) -> String {
-    fill(BINDING_TEMPLATE, app_base, token)
+/// The binding for one session: the app UI's base URL and the channel's URL
+/// ([`socket::ChannelSocket::channel_url`], which carries the token) filled in.
+pub fn binding_source(app_base: &str, socket_url: &str) -> String {
+    fill(BINDING_TEMPLATE, app_base, socket_url)
 }
 
-fn fill(template: &str, app_base: &str, token: &str) -> String {
+fn fill(template: &str, app_base: &str, socket_url: &str) -> String {
     // Both values are inserted into JS string literals: JSON-escape them.
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
-    template.replace("\"__WEFT_APP_BASE__\"", &quote(app_base)).replace("\"__WEFT_TOKEN__\"", &quote(token))
+    template.replace("\"__WEFT_APP_BASE__\"", &quote(app_base)).replace("\"__WEFT_SOCKET__\"", &quote(socket_url))
 }
 
 /// If this process was re-executed by Servo as a content process (`--content-process TOKEN`),
@@ -66,9 +68,9 @@ pub fn install_crypto_provider() {
 mod tests {
     #[test]
     fn binding_placeholders_are_filled_and_escaped() {
-        let js = super::binding_source("file:///a\"b/ui/", "t0k");
+        let js = super::binding_source("file:///a\"b/ui/", "ws://127.0.0.1:1/channel/t0k");
         assert!(js.contains(r#"const APP_BASE = "file:///a\"b/ui/";"#), "{js}");
-        assert!(js.contains(r#"const TOKEN = "t0k";"#));
+        assert!(js.contains(r#"const SOCKET_URL = "ws://127.0.0.1:1/channel/t0k";"#));
         assert!(!js.contains("__WEFT_"));
     }
 }

@@ -3,8 +3,7 @@
 
 use crate::bridge::Bridge;
 use crate::policy::UiPolicy;
-use crate::scheme::{ChannelScheme, SCHEME};
-use servo::protocol_handler::ProtocolRegistry;
+use crate::socket::ChannelSocket;
 use servo::{
     CreateNewWebViewRequest, EventLoopWaker, LoadStatus, NavigationRequest, RenderingContext, Servo, ServoBuilder,
     UserContentManager, UserScript, WebResourceLoad, WebResourceResponse, WebView, WebViewBuilder, WebViewDelegate,
@@ -98,14 +97,17 @@ pub struct AppView {
     pub webview: WebView,
     /// What the delegate saw.
     pub state: Rc<ViewState>,
+    /// The binding's transport.
+    pub socket: ChannelSocket,
     // Dropping the manager destroys it inside Servo: keep it as long as the view.
     _user_content: Rc<UserContentManager>,
 }
 
 impl AppView {
-    /// Builds Servo and the app's webview on `rendering_context`, loading `ui/index.html`.
-    /// `on_frame` runs when Servo has a new frame (headless: paint it; a window: ask for a
-    /// redraw); `scale` is the HiDPI factor.
+    /// Builds Servo and the app's webview on `rendering_context`, loading `ui/index.html`, and
+    /// starts the channel socket that its binding talks to. `on_frame` runs when Servo has a new
+    /// frame (headless: paint it; a window: ask for a redraw); `scale` is the HiDPI factor.
+    /// Fails only if the socket cannot listen on 127.0.0.1.
     pub fn new(
         rendering_context: Rc<dyn RenderingContext>,
         waker: Box<dyn EventLoopWaker>,
@@ -114,17 +116,16 @@ impl AppView {
         bridge: Bridge,
         on_frame: Box<dyn Fn(&WebView)>,
         scale: f32,
-    ) -> AppView {
-        let mut registry = ProtocolRegistry::default();
-        if let Err(e) = registry.register(SCHEME, ChannelScheme::new(bridge.clone())) {
-            tracing::error!(error = ?e, "cannot register the weft:// scheme");
-        }
-        let servo = ServoBuilder::default().protocol_registry(registry).event_loop_waker(waker).build();
+    ) -> Result<AppView, String> {
+        let socket = ChannelSocket::start(bridge.clone())
+            .map_err(|e| format!("cannot listen for the page's channel on 127.0.0.1: {e}"))?;
+        let policy = policy.with_socket(socket.clone());
+        let servo = ServoBuilder::default().event_loop_waker(waker).build();
         let user_content = Rc::new(UserContentManager::new(&servo));
-        let binding = crate::binding_source(policy.base().as_str(), bridge.token());
+        let binding = crate::binding_source(policy.base().as_str(), &socket.channel_url());
         user_content.add_script(Rc::new(UserScript::new(binding, None)));
         if bridge.test_driver_enabled() {
-            let driver = crate::test_driver_source(policy.base().as_str(), bridge.token());
+            let driver = crate::test_driver_source(policy.base().as_str(), &socket.test_driver_url());
             user_content.add_script(Rc::new(UserScript::new(driver, None)));
         }
         let state = Rc::new(ViewState::default());
@@ -135,6 +136,6 @@ impl AppView {
             .url(entry)
             .delegate(delegate)
             .build();
-        AppView { servo, webview, state, _user_content: user_content }
+        Ok(AppView { servo, webview, state, socket, _user_content: user_content })
     }
 }

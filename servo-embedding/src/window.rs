@@ -96,7 +96,7 @@ impl App {
             self.bridge.clone(),
             Box::new(move |_| redraw.request_redraw()),
             window.scale_factor() as f32,
-        );
+        )?;
         Ok(Running { window, context, view, cursor: DevicePoint::new(0.0, 0.0) })
     }
 }

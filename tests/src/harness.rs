@@ -23,9 +23,17 @@ pub const ECHO_MANIFEST: &str = include_str!("../../examples/echo/weft.toml");
 /// `flood-done` (keyed, so that backpressure cannot refuse the final report).
 pub const HOSTILE_MANIFEST: &str = include_str!("../../examples/hostile/weft.toml");
 
-/// The repository root.
+/// The repository root, read when the program runs: `$WEFT_REPO` (the scripts set it), else
+/// the parent of `$CARGO_MANIFEST_DIR` (cargo sets it for tests), else where this binary was
+/// built from. The target directory is shared between checkouts (a CI clone and a working
+/// tree), so a binary may have been built from another one.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    if let Some(repo) = std::env::var_os("WEFT_REPO") {
+        return PathBuf::from(repo);
+    }
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// A workspace binary next to the running test (target/<profile>/<name>).

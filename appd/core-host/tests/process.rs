@@ -16,12 +16,18 @@ use weft_ipc::transport::{Bootstrap, Listener};
 const SECRET: &str = "core-secret";
 const FRAME_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// This crate's directory, read when the test runs (cargo sets it): the binary may have been
+/// built from another checkout sharing the target directory.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 fn wat(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wat").join(name)
+    manifest_dir().join("tests/wat").join(name)
 }
 
 fn hostile() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hostile/core.wasm");
+    let path = manifest_dir().join("../../examples/hostile/core.wasm");
     assert!(path.is_file(), "{} is missing: run scripts/build-cores", path.display());
     path
 }
@@ -258,7 +264,7 @@ fn a_failing_init_is_reported_as_start_failed_and_exits_3() {
 
 #[test]
 fn a_file_that_is_not_a_core_is_reported_as_start_failed_and_exits_3() {
-    let not_a_core = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let not_a_core = manifest_dir().join("Cargo.toml");
     let mut broker = Broker::start(&not_a_core, vec![BrokerToCore::Welcome(welcome(plenty()))]);
     match broker.next() {
         CoreToBroker::Lifecycle(CoreLifecycle::StartFailed(detail)) => {

@@ -20,13 +20,19 @@ fn config(max_memory_bytes: u64) -> SandboxConfig {
     }
 }
 
+/// This crate's directory, read when the test runs (cargo sets it): the binary may have been
+/// built from another checkout sharing the target directory.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 fn wat(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wat").join(name)
+    manifest_dir().join("tests/wat").join(name)
 }
 
 /// A Rust example core built by `scripts/build-cores`.
 fn example_core(app: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(app).join("core.wasm");
+    let path = manifest_dir().join("../../examples").join(app).join("core.wasm");
     assert!(
         path.is_file(),
         "{} is missing: run scripts/build-cores (needs `rustup target add wasm32-wasip2`)",

@@ -109,7 +109,7 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo").to_path_buf()
+    weft_tests::harness::repo_root()
 }
 
 /// JSON text of exactly `size` bytes (for size ≥ 16): `{"i":0,"pad":"xxx…"}`.

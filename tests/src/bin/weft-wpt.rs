@@ -46,7 +46,7 @@ fn parse() -> Result<Args, String> {
 }
 
 fn config(args: &Args) -> Result<RunnerConfig, String> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
+    let repo = weft_tests::harness::repo_root();
     let bin_dir = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))

@@ -73,9 +73,7 @@ fn channel_in_a_real_page_round_trips_orders_and_rejects() {
         "strict-ok",
         "oversize",
         "not-serialisable",
-        "direct-fetch-refused",
         "iframe-has-no-channel",
-        "iframe-transport-refused",
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
     }
@@ -85,7 +83,9 @@ fn channel_in_a_real_page_round_trips_orders_and_rejects() {
 fn loads_and_navigations_outside_the_ui_are_refused_by_the_embedder() {
     let results = run_page(ECHO_MANIFEST, "echo", "navigate.html", &[]);
     let names = names(&results);
-    for expected in ["load-outside-ui-refused", "network-load-refused", "navigation-refused"] {
+    for expected in
+        ["load-outside-ui-refused", "network-load-refused", "navigation-refused", "channel-after-refused-navigation"]
+    {
         assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
     }
 }

@@ -1,0 +1,320 @@
+//! The binding's transport: a WebSocket server on loopback, inside the shell.
+//!
+//! The page's binding opens one WebSocket for the life of its document and keeps it: posts
+//! (sends, consumed credit, the cursor it has handled) go up as text messages, and each burst of
+//! events comes down as one text message of newline-delimited JSON lines. A persistent socket
+//! costs Servo one fetch (the handshake) per document, where a per-post `fetch()` paid the
+//! whole fetch machinery per message (docs/performance.md).
+//!
+//! Endpoints (`ws://127.0.0.1:PORT/…`; the port is ephemeral, chosen per shell):
+//! - `/channel/TOKEN?cursor=N` — the channel. A newer connection replaces an older one (a
+//!   reload, or the binding reconnecting); the event log replays from the cursor.
+//! - `/test-driver/TOKEN` — one JSON `{"action": …}` message, answered `ok` or `refused: …`;
+//!   only when the shell runs with `--test-driver` (and appd granted test mode).
+//!
+//! **Who can connect.** The listener is bound to 127.0.0.1 only. The token is the session's
+//! secret (128 random bits), held only by the binding's closure in the app's top-level document
+//! (and by the test driver's, in test mode); a handshake without it is refused with 403 and
+//! logged. The webview's load policy lets no other network URL load at all, so page code that
+//! guesses nothing reaches nothing; a local process that is not the shell would need the token.
+//! Handshakes are bounded in time and in number, and a message over [`MAX_POST_BYTES`] ends
+//! the connection. Nothing the socket carries is trusted: every send is re-checked by the
+//! broker in `weft-appd`.
+
+use crate::bridge::{Bridge, PagePost, TestDriverAction};
+use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
+use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest message accepted from the page (a batch of sends; the binding splits bigger ones).
+pub const MAX_POST_BYTES: usize = 8 << 20;
+/// How long a connection may take to complete its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections still in their handshake at once; more are closed at once.
+const MAX_HANDSHAKES: usize = 8;
+
+/// What a handshake asked for, once its path and token checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// The channel, replaying the event log after `cursor`.
+    Channel { cursor: u64 },
+    /// One test driver request.
+    TestDriver,
+}
+
+/// The running server. Its thread lives as long as the process (the shell serves one
+/// session).
+#[derive(Debug, Clone)]
+pub struct ChannelSocket {
+    port: u16,
+    token: Arc<str>,
+}
+
+/// The body of a test driver request.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestDriverRequest {
+    action: TestDriverAction,
+}
+
+impl ChannelSocket {
+    /// Binds an ephemeral port on 127.0.0.1 and serves `bridge` on it from a thread of its own.
+    pub fn start(bridge: Bridge) -> std::io::Result<ChannelSocket> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let token: Arc<str> = bridge.token().into();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+        std::thread::Builder::new().name("weft-socket".into()).spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => serve(listener, bridge).await,
+                    Err(e) => tracing::error!(error = %e, "cannot serve the channel socket"),
+                }
+            })
+        })?;
+        tracing::info!(port, "channel socket listening on 127.0.0.1");
+        Ok(ChannelSocket { port, token })
+    }
+
+    /// The port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL the binding opens (before its `?cursor=`): it carries the token.
+    pub fn channel_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/channel/{}", self.port, self.token)
+    }
+
+    /// The URL the test driver opens: it carries the token.
+    pub fn test_driver_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/test-driver/{}", self.port, self.token)
+    }
+
+    /// Whether `url` is this socket (what the load policy lets the webview open). Servo asks
+    /// about a WebSocket's handshake as an `http:` load (the Fetch standard's rule), so both
+    /// schemes name it; a plain HTTP request gets nothing from the socket but a refusal.
+    pub fn serves(&self, url: &url::Url) -> bool {
+        matches!(url.scheme(), "ws" | "http")
+            && url.host() == Some(url::Host::Ipv4(Ipv4Addr::LOCALHOST))
+            && url.port() == Some(self.port)
+    }
+}
+
+async fn serve(listener: tokio::net::TcpListener, bridge: Bridge) {
+    let handshaking = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors and the like: back off rather than spin.
+                tracing::warn!(error = %e, "channel socket: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if handshaking.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
+            tracing::warn!(%peer, "channel socket: too many handshakes at once; closed a connection");
+            continue;
+        }
+        handshaking.fetch_add(1, Ordering::Relaxed);
+        let bridge = bridge.clone();
+        let handshaking = handshaking.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let mut endpoint = None;
+            let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+                match authorise(request.uri(), bridge.token(), bridge.test_driver_enabled()) {
+                    Ok(asked) => {
+                        endpoint = Some(asked);
+                        Ok(response)
+                    }
+                    Err(status) => {
+                        tracing::warn!(%peer, path = request.uri().path().split('/').nth(1).unwrap_or(""), status,
+                            "channel socket: refused a handshake");
+                        let mut refusal = ErrorResponse::new(None);
+                        *refusal.status_mut() =
+                            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
+                        Err(refusal)
+                    }
+                }
+            };
+            let config = WebSocketConfig::default().max_message_size(Some(MAX_POST_BYTES));
+            let accepted = tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                async_tungstenite::tokio::accept_hdr_async_with_config(stream, check, Some(config)),
+            )
+            .await;
+            handshaking.fetch_sub(1, Ordering::Relaxed);
+            let socket = match accepted {
+                Ok(Ok(socket)) => socket,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "channel socket: handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "channel socket: handshake timed out");
+                    return;
+                }
+            };
+            match endpoint {
+                Some(Endpoint::Channel { cursor }) => channel(socket, bridge, cursor).await,
+                Some(Endpoint::TestDriver) => test_driver(socket, bridge).await,
+                None => {}
+            }
+        });
+    }
+}
+
+/// Checks a handshake's path and token; `Err` is the HTTP status to refuse with.
+fn authorise(uri: &http::Uri, token: &str, test_driver: bool) -> Result<Endpoint, u16> {
+    let mut parts = uri.path().trim_start_matches('/').splitn(2, '/');
+    let (kind, presented) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !same_secret(presented, token) {
+        return Err(403);
+    }
+    match kind {
+        "channel" => {
+            let cursor = uri
+                .query()
+                .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("cursor=")))
+                .map_or(Ok(0), str::parse::<u64>)
+                .map_err(|_| 400u16)?;
+            Ok(Endpoint::Channel { cursor })
+        }
+        "test-driver" if test_driver => Ok(Endpoint::TestDriver),
+        _ => Err(404),
+    }
+}
+
+/// Compares a presented token with the secret in time independent of where they differ.
+fn same_secret(presented: &str, secret: &str) -> bool {
+    presented.len() == secret.len()
+        && presented.bytes().zip(secret.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+type Socket = async_tungstenite::WebSocketStream<async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>>;
+
+/// Relays one channel connection until either side ends it or a newer one replaces it.
+async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
+    let (mut to_page, mut from_page) = socket.split();
+    // Bounded by the bridge, not here: its log holds at most `MAX_LOG` events, each chunk is
+    // what one burst produced, and the broker's credit bounds the messages among them.
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stream_id = bridge.open_stream(cursor, Box::new(move |chunk| chunks_tx.send(chunk).is_ok()));
+    tracing::debug!(stream_id, cursor, "channel socket: the page connected");
+    let writer = async {
+        while let Some(chunk) = chunks.recv().await {
+            if let Err(e) = to_page.send(Message::text(chunk)).await {
+                tracing::debug!(error = %e, "channel socket: the page is gone");
+                return;
+            }
+        }
+        // Replaced by a newer connection: say so and close.
+        let _ = to_page.close(None).await;
+    };
+    let reader = async {
+        while let Some(message) = from_page.next().await {
+            match message {
+                Ok(Message::Text(text)) => match serde_json::from_str::<PagePost>(text.as_str()) {
+                    Ok(post) => bridge.on_post(post),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "channel socket: malformed post from the page; closing");
+                        return;
+                    }
+                },
+                Ok(Message::Close(_)) => return,
+                Ok(Message::Binary(_)) => {
+                    tracing::warn!("channel socket: a binary message from the page; closing");
+                    return;
+                }
+                Ok(_) => {}
+                Err(WsError::ConnectionClosed | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+                    tracing::debug!("channel socket: the page went away");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "channel socket: read failed; closing");
+                    return;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
+    }
+    bridge.close_stream(stream_id);
+}
+
+/// Serves one test driver request.
+async fn test_driver(mut socket: Socket, bridge: Bridge) {
+    let answer = match tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<TestDriverRequest>(text.as_str())
+            .map_err(|e| format!("malformed request: {e}"))
+            .and_then(|request| bridge.test_driver(request.action)),
+        _ => Err("no request".to_owned()),
+    };
+    let reply = match answer {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "test driver request refused");
+            format!("refused: {e}")
+        }
+    };
+    let _ = socket.send(Message::text(reply)).await;
+    let _ = socket.close(None).await;
+}
+
+#[cfg(test)]
+impl ChannelSocket {
+    /// A socket's identity without a server behind it (policy tests).
+    pub(crate) fn unstarted(port: u16) -> ChannelSocket {
+        ChannelSocket { port, token: "t".into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_only_its_own_loopback_port() {
+        let socket = ChannelSocket::unstarted(4000);
+        let serves = |s: &str| socket.serves(&url::Url::parse(s).expect("url"));
+        assert!(serves("ws://127.0.0.1:4000/channel/t?cursor=0"));
+        assert!(!serves("ws://127.0.0.1:4001/channel/t"));
+        assert!(!serves("ws://localhost:4000/channel/t"));
+        assert!(!serves("wss://127.0.0.1:4000/channel/t"));
+        assert!(serves("http://127.0.0.1:4000/channel/t"), "the handshake's fetch");
+        assert!(!serves("https://127.0.0.1:4000/channel/t"));
+        assert!(!serves("ws://10.0.0.1:4000/channel/t"));
+    }
+
+    fn uri(s: &str) -> http::Uri {
+        s.parse().expect("uri")
+    }
+
+    #[test]
+    fn only_the_token_opens_an_endpoint() {
+        let token = "0123456789abcdef0123456789abcdef";
+        let ok = |s: &str, driver| authorise(&uri(s), token, driver);
+        assert_eq!(ok(&format!("/channel/{token}?cursor=7"), false), Ok(Endpoint::Channel { cursor: 7 }));
+        assert_eq!(ok(&format!("/channel/{token}"), false), Ok(Endpoint::Channel { cursor: 0 }));
+        assert_eq!(ok(&format!("/channel/{token}?cursor=x"), false), Err(400));
+        assert_eq!(ok("/channel/0123456789abcdef0123456789abcdee", false), Err(403));
+        assert_eq!(ok("/channel/", false), Err(403));
+        assert_eq!(ok("/channel", false), Err(403));
+        assert_eq!(ok(&format!("/channel/{token}x"), false), Err(403));
+        assert_eq!(ok(&format!("/test-driver/{token}"), false), Err(404));
+        assert_eq!(ok(&format!("/test-driver/{token}"), true), Ok(Endpoint::TestDriver));
+        assert_eq!(ok(&format!("/elsewhere/{token}"), true), Err(404));
+    }
+}
