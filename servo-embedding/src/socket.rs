@@ -130,6 +130,8 @@ async fn serve(listener: tokio::net::TcpListener, bridge: Bridge) {
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             let mut endpoint = None;
+            // The signature is tungstenite's handshake callback's.
+            #[allow(clippy::result_large_err)]
             let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
                 match authorise(request.uri(), bridge.token(), bridge.test_driver_enabled()) {
                     Ok(asked) => {
