@@ -1,8 +1,9 @@
 //! The session's UI endpoint inside the shell, and the page-facing event log.
 //!
 //! The protocol state (`UiChannel`) lives here, behind one mutex, driven from two sides: the
-//! broker's frames (a pump thread) and the page's posts (the channel socket's thread, through
-//! [`crate::socket`]). Everything the page must learn becomes one JSON line in the event log,
+//! broker's frames ([`Bridge::pump`]) and the page's posts ([`Bridge::on_post`]), both run by
+//! the channel socket's thread ([`crate::socket`]), so an echo goes from the broker's frame to
+//! the page's socket without another thread hop. Everything the page must learn becomes one JSON line in the event log,
 //! numbered by a cursor. The page's connection follows the log; the page acknowledges the
 //! cursor it has handled on its posts, which trims the log, and a connection that replaces
 //! another (the binding reconnecting) replays what was not acknowledged, so nothing is lost
@@ -10,7 +11,6 @@
 
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use weft_ipc::frames::{BrokerToUi, TestAction, UiToBroker};
@@ -23,6 +23,10 @@ const MAX_LOG: usize = 8192;
 
 /// Frames from the broker handled together (one lock, one chunk to the page).
 const MAX_BURST: usize = 256;
+/// Frames from the broker received and not yet handled; the receiving thread waits beyond.
+const MAX_UNHANDLED_FRAMES: usize = 4096;
+
+type Frames = tokio::sync::mpsc::Receiver<Inbound<BrokerToUi>>;
 
 /// Where a page's events go, one chunk of newline-terminated JSON lines per burst: returns
 /// `false` once the connection is gone.
@@ -68,7 +72,7 @@ struct State {
     next_cursor: u64,
     stream: Option<(u64, StreamSink)>,
     /// Lines logged since the stream was last written: written as one chunk by
-    /// [`State::flush`] (every entry point ends with it).
+    /// [`State::flush`].
     unsent: String,
     next_stream: u64,
     last_desired: i64,
@@ -87,6 +91,8 @@ struct State {
 #[derive(Clone)]
 pub struct Bridge {
     state: Arc<Mutex<State>>,
+    /// The broker's frames, until [`Bridge::pump`] takes them.
+    frames: Arc<Mutex<Option<Frames>>>,
     token: Arc<str>,
     app_name: Arc<str>,
     /// appd launched the session in test mode.
@@ -115,9 +121,10 @@ impl Bridge {
     /// Joins the session described by `bootstrap` and starts relaying. `token` is the secret
     /// the page's binding must present.
     pub fn connect(bootstrap: &Bootstrap, token: String) -> Result<Bridge, TransportError> {
-        let (frames_tx, frames) = mpsc::sync_channel::<Inbound<BrokerToUi>>(4096);
-        let connection =
-            UiConnection::connect(bootstrap, Duration::from_secs(10), move |item| frames_tx.send(item).is_ok())?;
+        let (frames_tx, frames) = tokio::sync::mpsc::channel::<Inbound<BrokerToUi>>(MAX_UNHANDLED_FRAMES);
+        let connection = UiConnection::connect(bootstrap, Duration::from_secs(10), move |item| {
+            frames_tx.blocking_send(item).is_ok()
+        })?;
         let welcome = connection.channel.welcome().clone();
         let desired = connection.channel.desired_size();
         let mut state = State {
@@ -146,30 +153,32 @@ impl Bridge {
         }));
         let bridge = Bridge {
             state: Arc::new(Mutex::new(state)),
+            frames: Arc::new(Mutex::new(Some(frames))),
             token: token.into(),
             app_name: welcome.app_name.as_str().into(),
             test_control: welcome.test_control,
             test_driver: false,
         };
-        let pump = bridge.clone();
-        std::thread::Builder::new()
-            .name("weft-bridge".into())
-            .spawn(move || {
-                // Everything already received is handled under one lock and reaches the page
-                // as one chunk (a burst of echoes, verdicts and credit is one stream write).
-                while let Ok(first) = frames.recv() {
-                    let mut burst = vec![first];
-                    while burst.len() < MAX_BURST {
-                        match frames.try_recv() {
-                            Ok(item) => burst.push(item),
-                            Err(_) => break,
-                        }
-                    }
-                    pump.on_inbound(burst);
-                }
-            })
-            .map_err(TransportError::Io)?;
         Ok(bridge)
+    }
+
+    /// Handles the broker's frames until the connection ends: everything already received is
+    /// handled under one lock and reaches the page as one chunk (a burst of echoes, verdicts
+    /// and credit is one socket message). Runs once; a second call returns at once.
+    pub async fn pump(&self) {
+        let Some(mut frames) = self.frames.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        while let Some(first) = frames.recv().await {
+            let mut burst = vec![first];
+            while burst.len() < MAX_BURST {
+                match frames.try_recv() {
+                    Ok(item) => burst.push(item),
+                    Err(_) => break,
+                }
+            }
+            self.on_inbound(burst);
+        }
     }
 
     /// The app's name, from its manifest.
@@ -224,7 +233,9 @@ impl Bridge {
         state.received_sends += post.sends.len() as u64;
         // Always tell the page where its sends stand and that this post arrived (it keeps a
         // post until then, to resend it if its connection drops), even if the window did not
-        // move.
+        // move; and at once: Servo's WebSocket client leaves Nagle's algorithm on, so a post
+        // left unanswered holds the page's next one until a delayed ACK (a deferred answer
+        // cut small-message throughput fourfold; docs/performance.md).
         state.last_desired = i64::MIN;
         for send in post.sends {
             match state.connection.channel.send(&send.message_type, send.payload, &mut out) {

@@ -13,7 +13,7 @@
 //!   only when the shell runs with `--test-driver` (and appd granted test mode).
 //!
 //! **Who can connect.** The listener is bound to 127.0.0.1 only. The token is the session's
-//! secret (128 random bits), held only by the binding's closure in the app's top-level document
+//! secret (256 random bits), held only by the binding's closure in the app's top-level document
 //! (and by the test driver's, in test mode); a handshake without it is refused with 403 and
 //! logged. The webview's load policy lets no other network URL load at all, so page code that
 //! guesses nothing reaches nothing; a local process that is not the shell would need the token.
@@ -64,7 +64,8 @@ struct TestDriverRequest {
 }
 
 impl ChannelSocket {
-    /// Binds an ephemeral port on 127.0.0.1 and serves `bridge` on it from a thread of its own.
+    /// Binds an ephemeral port on 127.0.0.1 and serves `bridge` on it from a thread of its own,
+    /// which also handles the broker's frames ([`Bridge::pump`]).
     pub fn start(bridge: Bridge) -> std::io::Result<ChannelSocket> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
@@ -73,6 +74,9 @@ impl ChannelSocket {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         std::thread::Builder::new().name("weft-socket".into()).spawn(move || {
             runtime.block_on(async move {
+                // The broker's frames are handled on this thread too (see `Bridge::pump`).
+                let pump = bridge.clone();
+                tokio::spawn(async move { pump.pump().await });
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => serve(listener, bridge).await,
                     Err(e) => tracing::error!(error = %e, "cannot serve the channel socket"),
