@@ -100,9 +100,23 @@ fn main() {
         Some("floor-echo") => floor_echo(&args[2]),
         Some("ui") => ui_role(&args),
         Some("--replot") => replot(&args),
+        Some("--help" | "-h") => println!("{USAGE}"),
+        Some(unknown) if unknown.starts_with('-') && !KNOWN_FLAGS.contains(&unknown) => {
+            eprintln!("weft-bench: unknown option {unknown}\n{USAGE}");
+            std::process::exit(2);
+        }
         _ => driver(&args),
     }
 }
+
+/// What `--help` prints.
+const USAGE: &str = "usage: weft-bench [--only PATH,...] [--warmup N] [--rounds N] [--seconds S] [--out DIR]
+       weft-bench --replot channel.json out.svg
+paths: ipc-floor, broker, servo, websocket-servo, websocket-chromium, startup
+writes DIR/channel.json and DIR/channel.svg (default $CARGO_TARGET_DIR/bench); docs/performance.md";
+
+/// Options the driver takes (the first argument is checked against them).
+const KNOWN_FLAGS: &[&str] = &["--only", "--warmup", "--rounds", "--seconds", "--out"];
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
