@@ -1,5 +1,5 @@
 //! Benchmarks only: one local page in headless Servo with **no WEFT session** — no binding, no
-//! `weft://` scheme, no token, and no load policy (so the page may open a WebSocket to a
+//! channel socket, no token, and no load policy (so the page may open a WebSocket to any
 //! loopback echo server). `weft-bench` uses it for the `websocket-servo` comparison: the same
 //! engine and page-side measuring code as the real path, over the transport an app would use
 //! without WEFT.

@@ -67,7 +67,8 @@ async function weftBench(transport) {
 
 // The page's own fetch machinery, for comparison: round trips of fetch() for a tiny data: URL.
 // Servo asks the embedder about every load before it starts (the app's policy answers, here
-// with a refusal), as it does for each weft:// post; the outcome does not matter, the time does.
+// with a refusal), as it did for each post of the earlier weft:// transport; the outcome does
+// not matter, the time does.
 async function fetchRoundTrip(url, n) {
   const samples = [];
   for (let i = 0; i < n; i++) {

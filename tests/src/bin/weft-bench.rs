@@ -87,7 +87,7 @@ struct Report {
     memory: Vec<Memory>,
     startup: Startup,
     /// In the servo page: p50 of a fetch() round trip for a tiny data: URL (the cost of one
-    /// Servo load, which every weft:// post pays too).
+    /// Servo load, which every post of the earlier `weft://` transport paid).
     servo_page_fetch_p50_us: f64,
 }
 
