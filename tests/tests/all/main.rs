@@ -12,5 +12,6 @@ mod memory;
 mod messaging;
 mod recorder;
 mod shell;
+mod socket;
 mod violations;
 mod wpt_runner;

@@ -1,0 +1,98 @@
+//! The shell's channel socket against a local attacker: another process on the machine finds
+//! the port (it is listed in `/proc/net/tcp` for anyone) and knocks without the token, speaks
+//! plain HTTP, and holds idle connections open, while the real page floods its channel. Every
+//! knock is refused, and the page's own connection keeps carrying traffic, in order.
+
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use weft_tests::harness::{repo_root, wait_gone, Daemon, LaunchedUi, PageApp};
+
+/// The TCP ports `pid` listens on at 127.0.0.1 (its sockets' inodes, matched in its
+/// `/proc/<pid>/net/tcp`).
+fn loopback_listeners(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| l.to_str().and_then(|s| s.strip_prefix("socket:[")).map(|s| s.trim_end_matches(']').to_owned()))
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, st (0A = LISTEN), inode
+            let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+            let (addr, port) = local.split_once(':')?;
+            (addr == "0100007F" && *state == "0A" && inodes.iter().any(|i| i == inode))
+                .then(|| u16::from_str_radix(port, 16).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// The HTTP status a WebSocket handshake to `path` gets (101 = accepted).
+fn handshake_status(port: u16, path: &str) -> u16 {
+    match tungstenite::client::connect(format!("ws://127.0.0.1:{port}{path}")) {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("handshake to {path}: {e}"),
+    }
+}
+
+#[test]
+fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel() {
+    let echo = repo_root().join("examples/echo");
+    let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
+    let daemon = Daemon::start();
+    let app = PageApp::new(&manifest, &echo.join("core.wasm"), "chaos.html");
+    let LaunchedUi { id, ui_pid, .. } = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(120)));
+    let admitted = || daemon.session_status(&id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
+    // Wait (bounded) until the page's flood is under way, which also means its socket is up.
+    let until = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what}\n{}", daemon.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    until("the page never got going", &|| admitted() > 1000);
+    let ports = loopback_listeners(ui_pid);
+    assert_eq!(ports.len(), 1, "the shell listens on exactly one loopback port: {ports:?}");
+    let port = ports[0];
+
+    let forged = "0".repeat(64);
+    assert_eq!(handshake_status(port, &format!("/channel/{forged}?cursor=0")), 403, "a forged token");
+    assert_eq!(handshake_status(port, "/channel/?cursor=0"), 403, "an empty token");
+    assert_eq!(handshake_status(port, "/channel"), 403, "no token");
+    assert_eq!(handshake_status(port, &format!("/test-driver/{forged}")), 403, "the test driver");
+    assert_eq!(handshake_status(port, "/"), 403, "the root");
+
+    // Plain HTTP: no upgrade, nothing but a refusal (or a closed connection).
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    plain.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    plain.write_all(b"GET /channel/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").expect("write");
+    let mut answer = String::new();
+    let _ = plain.read_to_string(&mut answer);
+    assert!(!answer.contains(" 101 "), "plain HTTP was upgraded: {answer:?}");
+
+    // Idle connections that never finish a handshake, more than the socket serves at once.
+    let idle: Vec<TcpStream> = (0..20).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    let before = admitted();
+    until("the page's channel stalled under the knocking", &|| admitted() > before + 1000);
+    drop(idle);
+
+    assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
+    wait_gone(ui_pid, "weft-shell after the end");
+    let page = app.page_report();
+    assert_eq!(page["reason"], "session-ended", "{page}");
+    assert_eq!(page["ends"], 1, "{page}");
+    assert_eq!(page["inOrder"], true, "{page}");
+    let log = daemon.log();
+    assert!(log.contains("channel socket: refused a handshake"), "the refusals are logged:\n{log}");
+    assert!(!log.contains(&forged), "the log repeats a presented token:\n{log}");
+}
