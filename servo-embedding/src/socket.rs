@@ -12,13 +12,13 @@
 //! - `/test-driver/TOKEN` — one JSON `{"action": …}` message, answered `ok` or `refused: …`;
 //!   only when the shell runs with `--test-driver` (and appd granted test mode).
 //!
-//! **Who can connect.** The listener is bound to 127.0.0.1 only. The token is the session's
-//! secret (256 random bits), held only by the binding's closure in the app's top-level document
-//! (and by the test driver's, in test mode); a handshake without it is refused with 403 and
-//! logged. The webview's load policy lets no other network URL load at all, so page code that
-//! guesses nothing reaches nothing; a local process that is not the shell would need the token.
-//! Handshakes are bounded in time and in number, and a message over [`MAX_POST_BYTES`] ends
-//! the connection. Nothing the socket carries is trusted: every send is re-checked by the
+//! **Who can connect.** The listener is bound to 127.0.0.1 only, and a connection from a
+//! process of another user (the owner of its socket in `/proc/net/tcp`) is closed at once. The
+//! token is the session's secret (256 random bits), held only by the binding's closure in the
+//! app's top-level document (and by the test driver's, in test mode); a handshake without it is
+//! refused with 403 and logged. The webview's load policy lets no other network URL load at
+//! all. Handshakes are bounded in time and in number, and a message over [`MAX_POST_BYTES`]
+//! ends the connection. Nothing the socket carries is trusted: every send is re-checked by the
 //! broker in `weft-appd`.
 
 use crate::bridge::{Bridge, PagePost, TestDriverAction};
@@ -28,6 +28,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Message;
 use futures_util::StreamExt;
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,7 +113,21 @@ impl ChannelSocket {
     }
 }
 
+/// This socket's port and the uid it serves.
+#[derive(Clone, Copy)]
+struct Own {
+    port: u16,
+    uid: u32,
+}
+
 async fn serve(listener: tokio::net::TcpListener, bridge: Bridge) {
+    let own = match (listener.local_addr(), std::fs::metadata("/proc/self")) {
+        (Ok(addr), Ok(proc_self)) => Own { port: addr.port(), uid: proc_self.uid() },
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "channel socket: cannot tell its own port or user; not serving");
+            return;
+        }
+    };
     let handshaking = Arc::new(AtomicUsize::new(0));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -124,6 +139,13 @@ async fn serve(listener: tokio::net::TcpListener, bridge: Bridge) {
                 continue;
             }
         };
+        // Only processes of this user may even start a handshake: another user's process is
+        // closed before it can hold one of the handshake slots.
+        let owner = std::fs::read_to_string("/proc/net/tcp").ok().and_then(|t| peer_owner(&t, peer.port(), own.port));
+        if owner != Some(own.uid) {
+            tracing::warn!(%peer, ?owner, "channel socket: refused a connection from another user");
+            continue;
+        }
         if handshaking.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
             tracing::warn!(%peer, "channel socket: too many handshakes at once; closed a connection");
             continue;
@@ -177,6 +199,23 @@ async fn serve(listener: tokio::net::TcpListener, bridge: Bridge) {
             }
         });
     }
+}
+
+/// The uid owning the client end of a loopback connection from `client_port` to `server_port`,
+/// from the text of `/proc/net/tcp` (the client's entry has its port as local address and ours
+/// as remote; addresses are in the kernel's byte order, ports in hex).
+fn peer_owner(table: &str, client_port: u16, server_port: u16) -> Option<u32> {
+    let local = format!("0100007F:{client_port:04X}");
+    let remote = format!("0100007F:{server_port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let matches = fields.get(1) == Some(&local.as_str()) && fields.get(2) == Some(&remote.as_str());
+        if matches {
+            fields.get(7).and_then(|uid| uid.parse().ok())
+        } else {
+            None
+        }
+    })
 }
 
 /// Checks a handshake's path and token; `Err` is the HTTP status to refuse with.
@@ -306,6 +345,21 @@ mod tests {
 
     fn uri(s: &str) -> http::Uri {
         s.parse().expect("uri")
+    }
+
+    #[test]
+    fn the_peer_owner_is_read_from_the_client_entry() {
+        // Three entries as /proc/net/tcp lists them: the listener (port 0x9C40 = 40000), the
+        // client end (port 0xD431 = 54321, uid 1000) and the accepted end (uid 0).
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0 100 0 0 10 0
+   1: 0100007F:D431 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 222 1 0 20 4 30 10 -1
+   2: 0100007F:9C40 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 333 1 0 20 4 30 10 -1
+";
+        assert_eq!(peer_owner(table, 54321, 40000), Some(1000));
+        assert_eq!(peer_owner(table, 54322, 40000), None, "no such connection");
+        assert_eq!(peer_owner(table, 54321, 40001), None, "to another port");
+        assert_eq!(peer_owner("", 54321, 40000), None);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The shell's channel socket against a local attacker: another process on the machine finds
 //! the port (it is listed in `/proc/net/tcp` for anyone) and knocks without the token, speaks
-//! plain HTTP, and holds idle connections open, while the real page floods its channel. Every
-//! knock is refused, and the page's own connection keeps carrying traffic, in order.
+//! plain HTTP, knocks as another user, and holds idle connections open, while the real page
+//! floods its channel. Every knock is refused, and the page's own connection keeps carrying
+//! traffic, in order.
 
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 use weft_tests::harness::{repo_root, wait_gone, Daemon, LaunchedUi, PageApp};
 
@@ -79,6 +82,24 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
     let mut answer = String::new();
     let _ = plain.read_to_string(&mut answer);
     assert!(!answer.contains(" 101 "), "plain HTTP was upgraded: {answer:?}");
+
+    // Another user's process is closed before its handshake (checked where the test can be
+    // another user: as root, through bash's /dev/tcp as `nobody`).
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0) {
+        let knock = std::process::Command::new("bash")
+            .uid(65534)
+            .gid(65534)
+            .arg("-c")
+            .arg(format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET /channel/{forged} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n' >&3; timeout 10 cat <&3"
+            ))
+            .output()
+            .expect("run bash as nobody");
+        assert!(knock.stdout.is_empty(), "another user got an answer: {:?}", String::from_utf8_lossy(&knock.stdout));
+        until("the other user's connection was not logged", &|| {
+            daemon.log().contains("channel socket: refused a connection from another user")
+        });
+    }
 
     // Idle connections that never finish a handshake, more than the socket serves at once.
     let idle: Vec<TcpStream> = (0..20).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
