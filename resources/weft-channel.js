@@ -314,6 +314,8 @@
       let settled = false;
       while (state.inbox.length > 0) {
         const event = parse(state.inbox.shift());
+        // Already handled (a replay after a reconnect overlapping what arrived before it).
+        if (event.c <= state.cursor) continue;
         if (settled && DISPATCHING[event.kind]) {
           settled = false;
           await null;

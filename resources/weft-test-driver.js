@@ -6,6 +6,8 @@
 //   await weft_test_driver.killCore();  // the broker SIGKILLs the core → sessionend "core-crashed"
 //   await weft_test_driver.trapCore();  // the core's next host call traps → "core-trapped"
 //   await weft_test_driver.closeApp();  // the user closes the app → "app-closed"
+//   await weft_test_driver.dropSocket(); // the shell drops the binding's connection (it
+//                                        // reconnects and resends; nothing is lost)
 // Each promise resolves once the shell has passed the request on (not when the session ends).
 //   weft_test_driver.channelPort        // the channel socket's port (not its token), so that
 //                                       // hostile-page tests can knock on it
@@ -42,6 +44,7 @@
       killCore: () => request("kill-core"),
       trapCore: () => request("trap-core"),
       closeApp: () => request("close-app"),
+      dropSocket: () => request("drop-socket"),
       channelPort: Number(new URL(SOCKET_URL).port),
     }),
     writable: false,

@@ -28,9 +28,15 @@ const MAX_UNHANDLED_FRAMES: usize = 4096;
 
 type Frames = tokio::sync::mpsc::Receiver<Inbound<BrokerToUi>>;
 
-/// Where a page's events go, one chunk of newline-terminated JSON lines per burst: returns
-/// `false` once the connection is gone.
-pub type StreamSink = Box<dyn FnMut(String) -> bool + Send>;
+/// Where a page's events go: its connection.
+pub trait StreamSink: Send {
+    /// Writes one chunk of newline-terminated JSON lines (one burst); `false` once the
+    /// connection is gone.
+    fn send(&mut self, chunk: String) -> bool;
+    /// Cuts the connection at once, dropping what is still queued for it, as a failing
+    /// transport would (the test driver's `drop-socket`).
+    fn cut(&mut self);
+}
 
 /// What the page posts: sends, and how many messages it has dispatched since its last post.
 #[derive(Debug, serde::Deserialize)]
@@ -70,7 +76,7 @@ struct State {
     shown_sizes: VecDeque<u64>,
     log: VecDeque<(u64, String)>,
     next_cursor: u64,
-    stream: Option<(u64, StreamSink)>,
+    stream: Option<(u64, Box<dyn StreamSink>)>,
     /// Lines logged since the stream was last written: written as one chunk by
     /// [`State::flush`].
     unsent: String,
@@ -111,6 +117,10 @@ pub enum TestDriverAction {
     TrapCore,
     /// The user closes the app (the same path as closing the window).
     CloseApp,
+    /// The shell cuts the page's channel connection, with whatever was still queued for it
+    /// (the binding reconnects from its cursor and resends what the bridge has not confirmed):
+    /// the transport failing under traffic.
+    DropSocket,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -252,7 +262,7 @@ impl Bridge {
 
     /// Opens the page's event stream from `cursor`: replays what the page has not seen, then
     /// follows. A newer stream replaces an older one. Returns the stream's id.
-    pub fn open_stream(&self, cursor: u64, mut stream: StreamSink) -> u64 {
+    pub fn open_stream(&self, cursor: u64, mut stream: Box<dyn StreamSink>) -> u64 {
         let mut state = lock(&self.state);
         let id = state.next_stream;
         state.next_stream += 1;
@@ -267,7 +277,7 @@ impl Bridge {
                 chunk.push_str(line);
                 chunk.push('\n');
             }
-            if !stream(chunk) {
+            if !stream.send(chunk) {
                 return id;
             }
         }
@@ -315,6 +325,11 @@ impl Bridge {
             TestDriverAction::KillCore => state.connection.channel.test_control(TestAction::KillCore, &mut out),
             TestDriverAction::TrapCore => state.connection.channel.test_control(TestAction::TrapCore, &mut out),
             TestDriverAction::CloseApp => state.connection.channel.close(&mut out),
+            TestDriverAction::DropSocket => {
+                if let Some((_, mut stream)) = state.stream.take() {
+                    stream.cut();
+                }
+            }
         }
         state.finish(out, Vec::new());
         Ok(())
@@ -428,7 +443,7 @@ impl State {
         }
         let chunk = std::mem::take(&mut self.unsent);
         if let Some((_, stream)) = &mut self.stream {
-            if !stream(chunk) {
+            if !stream.send(chunk) {
                 self.stream = None;
             }
         }

@@ -21,7 +21,7 @@
 //! ends the connection. Nothing the socket carries is trusted: every send is re-checked by the
 //! broker in `weft-appd`.
 
-use crate::bridge::{Bridge, PagePost, TestDriverAction};
+use crate::bridge::{Bridge, PagePost, StreamSink, TestDriverAction};
 use async_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -247,19 +247,49 @@ fn same_secret(presented: &str, secret: &str) -> bool {
 
 type Socket = async_tungstenite::WebSocketStream<async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>>;
 
+/// The bridge's side of one connection: chunks to its writer, or a cut.
+struct ConnectionSink {
+    chunks: tokio::sync::mpsc::UnboundedSender<String>,
+    cut: Arc<tokio::sync::Notify>,
+}
+
+impl StreamSink for ConnectionSink {
+    fn send(&mut self, chunk: String) -> bool {
+        self.chunks.send(chunk).is_ok()
+    }
+
+    fn cut(&mut self) {
+        self.cut.notify_one();
+    }
+}
+
 /// Relays one channel connection until either side ends it or a newer one replaces it.
 async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
     let (mut to_page, mut from_page) = socket.split();
     // Bounded by the bridge, not here: its log holds at most `MAX_LOG` events, each chunk is
     // what one burst produced, and the broker's credit bounds the messages among them.
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let stream_id = bridge.open_stream(cursor, Box::new(move |chunk| chunks_tx.send(chunk).is_ok()));
+    let cut = Arc::new(tokio::sync::Notify::new());
+    let sink = ConnectionSink { chunks: chunks_tx, cut: cut.clone() };
+    let stream_id = bridge.open_stream(cursor, Box::new(sink));
     tracing::debug!(stream_id, cursor, "channel socket: the page connected");
     let writer = async {
-        while let Some(chunk) = chunks.recv().await {
-            if let Err(e) = to_page.send(Message::text(chunk)).await {
-                tracing::debug!(error = %e, "channel socket: the page is gone");
-                return;
+        loop {
+            tokio::select! {
+                biased;
+                () = cut.notified() => {
+                    tracing::warn!("channel socket: cut by the test driver");
+                    return;
+                }
+                chunk = chunks.recv() => match chunk {
+                    Some(chunk) => {
+                        if let Err(e) = to_page.send(Message::text(chunk)).await {
+                            tracing::debug!(error = %e, "channel socket: the page is gone");
+                            return;
+                        }
+                    }
+                    None => break,
+                },
             }
         }
         // Replaced by a newer connection: say so and close.
