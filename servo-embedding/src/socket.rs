@@ -51,10 +51,17 @@ enum Endpoint {
 
 /// The running server. Its thread lives as long as the process (the shell serves one
 /// session).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ChannelSocket {
     port: u16,
     token: Arc<str>,
+}
+
+impl std::fmt::Debug for ChannelSocket {
+    /// Without the token: a policy or a socket may be logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSocket").field("port", &self.port).finish_non_exhaustive()
+    }
 }
 
 /// The body of a test driver request.
@@ -77,11 +84,13 @@ impl ChannelSocket {
             runtime.block_on(async move {
                 // The broker's frames are handled on this thread too (see `Bridge::pump`).
                 let pump = bridge.clone();
-                tokio::spawn(async move { pump.pump().await });
+                let pump = tokio::spawn(async move { pump.pump().await });
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => serve(listener, bridge).await,
                     Err(e) => tracing::error!(error = %e, "cannot serve the channel socket"),
                 }
+                // Not serving the page: still follow the session, so its end is seen.
+                let _ = pump.await;
             })
         })?;
         tracing::info!(port, "channel socket listening on 127.0.0.1");
@@ -359,6 +368,16 @@ impl ChannelSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_leaves_the_token_out() {
+        let socket = ChannelSocket { port: 4000, token: "s3cr3t-token".into() };
+        let shown = format!(
+            "{socket:?} {:?}",
+            crate::policy::UiPolicy::new(std::path::Path::new("/a/ui")).map(|p| p.with_socket(socket.clone()))
+        );
+        assert!(shown.contains("4000") && !shown.contains("s3cr3t"), "{shown}");
+    }
 
     #[test]
     fn serves_only_its_own_loopback_port() {
