@@ -51,6 +51,13 @@ pub fn truncate_at_char_boundary(text: &str, max: usize) -> (&str, bool) {
     (&text[..end], true)
 }
 
+/// Compares a presented secret with the expected one without an early exit on the first
+/// differing byte (the time depends only on the lengths).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    presented.len() == expected.len()
+        && presented.bytes().zip(expected.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
 /// Returns `n` bytes of OS randomness as lowercase hex (session ids and secrets).
 pub fn random_hex(n: usize) -> std::io::Result<String> {
     let mut bytes = vec![0u8; n];

@@ -311,11 +311,6 @@ fn secret() -> Result<String, LaunchError> {
     weft_ipc::random_hex(32).map_err(|source| LaunchError::Spawn { role: "session", source })
 }
 
-/// Compares secrets without an early exit on the first differing byte.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn accept_core(
     listener: Listener<CoreToBroker>,
     core: &ChildProcess,
@@ -341,7 +336,7 @@ fn accept_core(
             detail: format!("protocol version {} is not {}", hello.protocol_version, weft_ipc::PROTOCOL_VERSION),
         });
     }
-    if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
+    if &hello.session_id != session_id || !weft_ipc::same_secret(&hello.secret, secret) {
         tracing::warn!(role, "refused an endpoint with the wrong session or secret");
         return Err(LaunchError::Handshake { role, detail: "wrong session or secret".into() });
     }
@@ -391,7 +386,7 @@ fn accept_ui(
             weft_ipc::PROTOCOL_VERSION
         )));
     }
-    if &hello.session_id != session_id || !same_secret(&hello.secret, secret) {
+    if &hello.session_id != session_id || !weft_ipc::same_secret(&hello.secret, secret) {
         return Err(refuse("wrong session or secret".into()));
     }
     let outbox = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX)?;
