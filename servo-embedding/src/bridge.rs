@@ -3,11 +3,11 @@
 //! The protocol state (`UiChannel`) lives here, behind one mutex, driven from two sides: the
 //! broker's frames ([`Bridge::pump`]) and the page's posts ([`Bridge::on_post`]), both run by
 //! the channel socket's thread ([`crate::socket`]), so an echo goes from the broker's frame to
-//! the page's socket without another thread hop. Everything the page must learn becomes one JSON line in the event log,
-//! numbered by a cursor. The page's connection follows the log; the page acknowledges the
-//! cursor it has handled on its posts, which trims the log, and a connection that replaces
-//! another (the binding reconnecting) replays what was not acknowledged, so nothing is lost
-//! between connections.
+//! the page's socket without another thread hop. Everything the page must learn becomes one
+//! JSON line in the event log, numbered by a cursor. The page's connection follows the log; the
+//! page acknowledges the cursor it has handled on its posts, which trims the log, and a
+//! connection that replaces another (the binding reconnecting) replays what was not
+//! acknowledged, so nothing is lost between connections.
 
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
@@ -229,9 +229,7 @@ impl Bridge {
             tracing::warn!(seq = post.seq, expected = state.last_post + 1, "the page skipped a post");
         }
         state.last_post = post.seq;
-        while state.log.front().is_some_and(|(c, _)| *c <= post.ack) {
-            state.log.pop_front();
-        }
+        state.forget_through(post.ack);
         let mut out = Vec::new();
         let notices = Vec::new();
         state.consumed_total += u64::from(post.consumed);
@@ -268,9 +266,7 @@ impl Bridge {
         state.next_stream += 1;
         // The replay below covers anything not yet written to the previous stream.
         state.unsent.clear();
-        while state.log.front().is_some_and(|(c, _)| *c <= cursor) {
-            state.log.pop_front();
-        }
+        state.forget_through(cursor);
         if !state.log.is_empty() {
             let mut chunk = String::with_capacity(state.log.iter().map(|(_, l)| l.len() + 1).sum());
             for (_, line) in &state.log {
@@ -352,6 +348,13 @@ impl Bridge {
 }
 
 impl State {
+    /// Forgets the logged events up to and including `cursor` (the page has handled them).
+    fn forget_through(&mut self, cursor: u64) {
+        while self.log.front().is_some_and(|(c, _)| *c <= cursor) {
+            self.log.pop_front();
+        }
+    }
+
     fn push(&mut self, mut event: serde_json::Value) {
         let cursor = self.next_cursor;
         event["c"] = json!(cursor);
