@@ -78,6 +78,7 @@ impl ChannelSocket {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
+        let own = Own { port, uid: std::fs::metadata("/proc/self")?.uid() };
         let token: Arc<str> = bridge.token().into();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         std::thread::Builder::new().name("weft-socket".into()).spawn(move || {
@@ -86,7 +87,7 @@ impl ChannelSocket {
                 let pump = bridge.clone();
                 let pump = tokio::spawn(async move { pump.pump().await });
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => serve(listener, bridge).await,
+                    Ok(listener) => serve(listener, own, bridge).await,
                     Err(e) => tracing::error!(error = %e, "cannot serve the channel socket"),
                 }
                 // Not serving the page: still follow the session, so its end is seen.
@@ -95,11 +96,6 @@ impl ChannelSocket {
         })?;
         tracing::info!(port, "channel socket listening on 127.0.0.1");
         Ok(ChannelSocket { port, token })
-    }
-
-    /// The port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// The URL the binding opens (before its `?cursor=`): it carries the token.
@@ -122,21 +118,14 @@ impl ChannelSocket {
     }
 }
 
-/// This socket's port and the uid it serves.
+/// This socket's port and the uid it serves (the shell's own).
 #[derive(Clone, Copy)]
 struct Own {
     port: u16,
     uid: u32,
 }
 
-async fn serve(listener: tokio::net::TcpListener, bridge: Bridge) {
-    let own = match (listener.local_addr(), std::fs::metadata("/proc/self")) {
-        (Ok(addr), Ok(proc_self)) => Own { port: addr.port(), uid: proc_self.uid() },
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "channel socket: cannot tell its own port or user; not serving");
-            return;
-        }
-    };
+async fn serve(listener: tokio::net::TcpListener, own: Own, bridge: Bridge) {
     let handshaking = Arc::new(AtomicUsize::new(0));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -231,7 +220,7 @@ fn peer_owner(table: &str, client_port: u16, server_port: u16) -> Option<u32> {
 fn authorise(uri: &http::Uri, token: &str, test_driver: bool) -> Result<Endpoint, u16> {
     let mut parts = uri.path().trim_start_matches('/').splitn(2, '/');
     let (kind, presented) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if !same_secret(presented, token) {
+    if !weft_ipc::same_secret(presented, token) {
         return Err(403);
     }
     match kind {
@@ -246,12 +235,6 @@ fn authorise(uri: &http::Uri, token: &str, test_driver: bool) -> Result<Endpoint
         "test-driver" if test_driver => Ok(Endpoint::TestDriver),
         _ => Err(404),
     }
-}
-
-/// Compares a presented token with the secret in time independent of where they differ.
-fn same_secret(presented: &str, secret: &str) -> bool {
-    presented.len() == secret.len()
-        && presented.bytes().zip(secret.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 type Socket = async_tungstenite::WebSocketStream<async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>>;
