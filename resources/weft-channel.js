@@ -57,7 +57,8 @@
     unconfirmed: [], // posts sent that the embedder has not confirmed: [{seq, body}]
     postSeq: 0,
     cursor: 0,
-    inbox: [], // event lines received, not yet handled
+    inbox: [], // event lines received; those from inboxHead on are not yet handled
+    inboxHead: 0,
     draining: false,
     ready: null,
     readyResolve: null,
@@ -312,8 +313,9 @@
     state.draining = true;
     try {
       let settled = false;
-      while (state.inbox.length > 0) {
-        const event = parse(state.inbox.shift());
+      // Walked by index, not shift(): a replay after a reconnect can be thousands of lines.
+      while (state.inboxHead < state.inbox.length) {
+        const event = parse(state.inbox[state.inboxHead++]);
         // Already handled (a replay after a reconnect overlapping what arrived before it).
         if (event.c <= state.cursor) continue;
         if (settled && DISPATCHING[event.kind]) {
@@ -325,6 +327,10 @@
       }
     } finally {
       state.draining = false;
+      if (state.inboxHead >= state.inbox.length) {
+        state.inbox = [];
+        state.inboxHead = 0;
+      }
     }
   }
 
