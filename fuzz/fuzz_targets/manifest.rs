@@ -5,12 +5,15 @@
 //! files (valid, invalid JSON, invalid schema), so `schema_file` paths resolve.
 #![no_main]
 
+use envelope::envelope;
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use weft_appd::manifest::{AppPackage, MemoryFiles};
 use weft_appd::validation::Validator;
-use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
+use weft_ipc::envelope::MessageClass;
+
+mod envelope;
 
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 
@@ -46,19 +49,6 @@ fn payloads() -> &'static [String] {
     })
 }
 
-fn envelope(class: MessageClass, message_type: &str, payload: &str) -> Envelope {
-    let stream_id = if class == MessageClass::UiEvent { StreamId::UiToCore } else { StreamId::CoreToUi };
-    Envelope {
-        session_id: SessionId("fuzz".into()),
-        stream_id,
-        class,
-        message_type: message_type.to_owned(),
-        sequence: 1,
-        payload: payload.to_owned(),
-        coalesce_key: None,
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match AppPackage::from_manifest(PathBuf::from("/app"), text, files()) {
@@ -72,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             for class in [MessageClass::UiEvent, MessageClass::StateUpdate] {
                 for message_type in package.types(class).keys() {
                     for payload in payloads() {
-                        let _ = validator.check(class, &envelope(class, message_type, payload));
+                        let _ = validator.check(class, &envelope(class, message_type, payload, None));
                     }
                 }
             }

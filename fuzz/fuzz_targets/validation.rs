@@ -7,13 +7,16 @@
 //! key is present), then UTF-8 `type \n key \n payload` (the payload is the rest).
 #![no_main]
 
+use envelope::envelope;
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use weft_appd::manifest::{AppPackage, MemoryFiles};
 use weft_appd::validation::Validator;
-use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
+use weft_ipc::envelope::MessageClass;
 use weft_ipc::rejection::RejectKind;
+
+mod envelope;
 
 const MAX_MESSAGE_BYTES: usize = 1024;
 
@@ -109,20 +112,8 @@ fuzz_target!(|data: &[u8]| {
     let message_type = parts.next().unwrap_or_default();
     let key = parts.next().unwrap_or_default();
     let payload = parts.next().unwrap_or_default();
-    let (class, stream_id) = if flags & 1 == 0 {
-        (MessageClass::UiEvent, StreamId::UiToCore)
-    } else {
-        (MessageClass::StateUpdate, StreamId::CoreToUi)
-    };
-    let envelope = Envelope {
-        session_id: SessionId("fuzz".into()),
-        stream_id,
-        class,
-        message_type: message_type.to_owned(),
-        sequence: 1,
-        payload: payload.to_owned(),
-        coalesce_key: (flags & 2 != 0).then(|| key.to_owned()),
-    };
+    let class = if flags & 1 == 0 { MessageClass::UiEvent } else { MessageClass::StateUpdate };
+    let envelope = envelope(class, message_type, payload, (flags & 2 != 0).then_some(key));
     let verdict = validator().check(class, &envelope);
     if envelope.size() > MAX_MESSAGE_BYTES {
         assert!(matches!(&verdict, Err(r) if r.kind == RejectKind::TooLarge), "oversized message not refused first");
