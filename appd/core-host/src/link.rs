@@ -3,10 +3,11 @@
 //!
 //! ## Terminal frames
 //!
-//! Everything goes out through one [`Outbox`] (a bounded queue drained by a writer thread into
-//! the IPC sender), so frames leave in the order they were queued. The trouble is the end:
-//! the process exits right after its last lifecycle frame, and exiting kills the writer thread
-//! with whatever it has not written yet. So [`BrokerLink::close`]:
+//! Everything goes out through one [`Outbox`], one batch per turn of the main loop (written on
+//! the main thread when nothing is queued, else queued for the outbox's writer thread), so
+//! frames leave in the order they were queued. The trouble is the end: the process exits right
+//! after its last lifecycle frame, and exiting kills the writer thread with whatever it has not
+//! written yet. So [`BrokerLink::close`]:
 //!
 //! 1. drops the outbox — the writer thread then writes every frame still queued and exits;
 //! 2. waits (bounded by [`DRAIN_TIMEOUT`]) until that thread has finished, through the
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use weft_ipc::frames::{BrokerToCore, CoreHello, CoreToBroker, CoreWelcome};
-use weft_ipc::transport::{self, Bootstrap, Drained, Inbound, Outbox, OutboxError};
+use weft_ipc::transport::{self, Bootstrap, Drained, Inbound, Outbox, OutboxError, Writes};
 
 /// The name given to the outbox (its writer thread is `weft-out-core`).
 pub const OUTBOX_NAME: &str = "core";
@@ -118,8 +119,8 @@ pub fn join(bootstrap: &Bootstrap, session_closed: Arc<AtomicBool>) -> Result<Jo
     let terminal_sender = sender.clone();
     let terminal: TerminalSend = Box::new(move |frames| terminal_sender.send(frames).map_err(|e| e.to_string()));
     let capacity = (welcome.limits.outbox_capacity as usize).saturating_mul(2).saturating_add(OUTBOX_HEADROOM);
-    let (outbox, drained) =
-        Outbox::spawn_drained(OUTBOX_NAME, sender, capacity).map_err(|e| fail("cannot start the outbox", &e))?;
+    let (outbox, drained) = Outbox::spawn_drained(OUTBOX_NAME, sender, capacity, Writes::CallerWhenIdle)
+        .map_err(|e| fail("cannot start the outbox", &e))?;
 
     let (deliver, inbound) = mpsc::sync_channel(INBOUND_CAPACITY);
     transport::spawn_reader(OUTBOX_NAME, from_broker, move |item| {
@@ -130,20 +131,27 @@ pub fn join(bootstrap: &Bootstrap, session_closed: Arc<AtomicBool>) -> Result<Jo
     })
     .map_err(|e| fail("cannot start the reader", &e))?;
 
-    Ok(Joined { welcome, early, link: BrokerLink { outbox, terminal, drained }, inbound })
+    Ok(Joined { welcome, early, link: BrokerLink { outbox, turn: Vec::new(), terminal, drained }, inbound })
 }
 
-/// The outgoing side of the session.
+/// The outgoing side of the session. Frames are collected for the current turn of the main
+/// loop ([`BrokerLink::queue`]) and leave together as one batch ([`BrokerLink::flush`]).
 pub struct BrokerLink {
     outbox: Outbox<CoreToBroker>,
+    turn: Vec<CoreToBroker>,
     terminal: TerminalSend,
     drained: Drained,
 }
 
 impl BrokerLink {
-    /// Queues a frame without blocking.
-    pub fn send(&self, frame: CoreToBroker) -> Result<(), SendError> {
-        self.outbox.try_send(frame).map_err(|e| match e {
+    /// Adds a frame to this turn's batch.
+    pub fn queue(&mut self, frame: CoreToBroker) {
+        self.turn.push(frame);
+    }
+
+    /// Sends this turn's frames as one batch, without blocking on a slow broker.
+    pub fn flush(&mut self) -> Result<(), SendError> {
+        self.outbox.try_send_all(std::mem::take(&mut self.turn)).map_err(|e| match e {
             OutboxError::Full => SendError::Stalled,
             OutboxError::Closed => SendError::Closed,
         })
@@ -152,7 +160,10 @@ impl BrokerLink {
     /// Lets every queued frame leave, then sends `terminal` (if any) after them; returns once
     /// they are written or [`DRAIN_TIMEOUT`]s have passed. See the module documentation.
     pub fn close(self, terminal: Vec<CoreToBroker>) {
-        let BrokerLink { outbox, terminal: send_terminal, drained } = self;
+        let BrokerLink { outbox, turn, terminal: send_terminal, drained } = self;
+        if let Err(e) = outbox.try_send_all(turn) {
+            tracing::debug!(error = %e, "this turn's frames were not sent");
+        }
         drop(outbox);
         let started = Instant::now();
         if !drained.wait(DRAIN_TIMEOUT) {
@@ -198,10 +209,11 @@ mod tests {
     /// this fails instead of the terminal frames silently losing their ordering guarantee.
     #[test]
     fn the_outbox_reports_drained_only_after_writing_everything() {
-        let (tx, rx) = transport::channel::<u32>().expect("channel");
-        let (outbox, drained) = Outbox::spawn_drained(OUTBOX_NAME, tx, 16).expect("outbox");
+        let (tx, rx) = transport::channel::<CoreToBroker>().expect("channel");
+        let (outbox, drained) = Outbox::spawn_drained(OUTBOX_NAME, tx, 16, Writes::CallerWhenIdle).expect("outbox");
+        let credit = |messages| CoreToBroker::Credit(weft_ipc::credit::Credit { messages, bytes: 0 });
         for i in 0..10 {
-            outbox.try_send(i).expect("queue");
+            outbox.try_send(credit(i)).expect("queue");
         }
         drop(outbox);
         assert!(drained.wait(Duration::from_secs(5)));
@@ -210,6 +222,13 @@ mod tests {
         while got.len() < 10 {
             got.extend(rx.try_recv_timeout(Duration::from_secs(1)).expect("batch"));
         }
-        assert_eq!(got, (0..10).collect::<Vec<_>>());
+        let sent: Vec<u32> = got
+            .iter()
+            .map(|frame| match frame {
+                CoreToBroker::Credit(credit) => credit.messages,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(sent, (0..10).collect::<Vec<_>>());
     }
 }

@@ -163,10 +163,11 @@ struct Session {
 impl Session {
     /// Ready, the UI-event window, and whatever `init` emitted.
     fn start(&mut self) -> Result<(), Stop> {
-        self.link.send(CoreToBroker::Lifecycle(CoreLifecycle::Ready))?;
-        self.link.send(CoreToBroker::Credit(DEFAULT_WINDOW))?;
+        self.link.queue(CoreToBroker::Lifecycle(CoreLifecycle::Ready));
+        self.link.queue(CoreToBroker::Credit(DEFAULT_WINDOW));
         tracing::info!("core ready");
-        self.flush_state()
+        self.queue_state();
+        Ok(self.link.flush()?)
     }
 
     /// The main loop: one blocking receive, then whatever else is already there (up to
@@ -180,10 +181,11 @@ impl Session {
                 let Some(item) = self.next_ready() else { break };
                 self.handle(item, &mut credit)?;
             }
-            self.flush_state()?;
+            self.queue_state();
             if credit.messages > 0 {
-                self.link.send(CoreToBroker::Credit(credit))?;
+                self.link.queue(CoreToBroker::Credit(credit));
             }
+            self.link.flush()?;
         }
     }
 
@@ -227,10 +229,10 @@ impl Session {
                         error = %bounded(&error),
                         "the core failed to handle an event"
                     );
-                    self.link.send(CoreToBroker::Lifecycle(CoreLifecycle::EventFailed {
+                    self.link.queue(CoreToBroker::Lifecycle(CoreLifecycle::EventFailed {
                         sequence: envelope.sequence,
                         error: bounded(&error),
-                    }))?;
+                    }));
                 }
                 let consumed = Credit::one(envelope.size());
                 credit.messages = credit.messages.saturating_add(consumed.messages);
@@ -269,12 +271,11 @@ impl Session {
         Ok(())
     }
 
-    /// Sends every queued state update the credit window allows.
-    fn flush_state(&mut self) -> Result<(), Stop> {
+    /// Adds every queued state update the credit window allows to this turn's batch.
+    fn queue_state(&mut self) {
         while let Some(envelope) = self.core.outbox().take_sendable() {
-            self.link.send(CoreToBroker::Message(envelope))?;
+            self.link.queue(CoreToBroker::Message(envelope));
         }
-        Ok(())
     }
 
     /// Queue pressure is worth a log line (once per call that hit it).
@@ -297,10 +298,13 @@ impl Session {
         let stop = match result {
             Ok(()) => Stop::Quiet(Outcome::Ended),
             // What the core emitted before it faulted is still sent, credit permitting.
-            Err(Stop::Fault(fault)) => match self.flush_state() {
-                Ok(()) => Stop::Fault(fault),
-                Err(stop) => stop,
-            },
+            Err(Stop::Fault(fault)) => {
+                self.queue_state();
+                match self.link.flush() {
+                    Ok(()) => Stop::Fault(fault),
+                    Err(stop) => stop.into(),
+                }
+            }
             Err(stop) => stop,
         };
         let stats = self.core.outbox().stats();

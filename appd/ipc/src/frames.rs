@@ -9,6 +9,7 @@ use crate::credit::Credit;
 use crate::envelope::{Envelope, SessionId};
 use crate::reason::SessionEnd;
 use crate::rejection::Rejection;
+use crate::transport::WireSize;
 use ipc_channel::ipc::IpcSender;
 use serde::{Deserialize, Serialize};
 
@@ -226,4 +227,69 @@ pub enum BrokerToCore {
     SessionEnd(SessionEnd),
     /// Test mode only: trap the core at its next host call (see [`TestAction::TrapCore`]).
     TestTrap,
+}
+
+/// Bytes a frame's fixed parts and encoding take beyond its variable text, roughly.
+const FRAME_OVERHEAD: usize = 64;
+
+fn envelope_wire_size(envelope: &Envelope) -> usize {
+    FRAME_OVERHEAD + envelope.session_id.0.len() + envelope.size()
+}
+
+fn end_wire_size(end: &SessionEnd) -> usize {
+    FRAME_OVERHEAD + end.detail.len()
+}
+
+impl WireSize for UiToBroker {
+    fn wire_size(&self) -> usize {
+        match self {
+            UiToBroker::Message(envelope) => envelope_wire_size(envelope),
+            UiToBroker::Hello(hello) => FRAME_OVERHEAD + hello.session_id.0.len() + hello.secret.len(),
+            UiToBroker::Credit(_) | UiToBroker::Close | UiToBroker::TestControl(_) => FRAME_OVERHEAD,
+        }
+    }
+}
+
+impl WireSize for BrokerToUi {
+    fn wire_size(&self) -> usize {
+        match self {
+            BrokerToUi::Message(envelope) => envelope_wire_size(envelope),
+            BrokerToUi::Welcome(welcome) => {
+                FRAME_OVERHEAD + welcome.app_name.len() + welcome.ui_event_types.iter().map(String::len).sum::<usize>()
+            }
+            BrokerToUi::Rejected { rejection, .. } | BrokerToUi::Error(rejection) => {
+                FRAME_OVERHEAD + rejection.detail.len()
+            }
+            BrokerToUi::SessionEnd(end) => end_wire_size(end),
+            BrokerToUi::Admitted { .. } | BrokerToUi::Credit(_) => FRAME_OVERHEAD,
+        }
+    }
+}
+
+impl WireSize for CoreToBroker {
+    fn wire_size(&self) -> usize {
+        match self {
+            CoreToBroker::Message(envelope) => envelope_wire_size(envelope),
+            CoreToBroker::Hello(hello) => FRAME_OVERHEAD + hello.session_id.0.len() + hello.secret.len(),
+            CoreToBroker::Lifecycle(
+                CoreLifecycle::StartFailed(text)
+                | CoreLifecycle::Trapped(text)
+                | CoreLifecycle::DeadlineExceeded(text)
+                | CoreLifecycle::EventFailed { error: text, .. },
+            ) => FRAME_OVERHEAD + text.len(),
+            CoreToBroker::Lifecycle(CoreLifecycle::Ready) | CoreToBroker::Credit(_) => FRAME_OVERHEAD,
+        }
+    }
+}
+
+impl WireSize for BrokerToCore {
+    fn wire_size(&self) -> usize {
+        match self {
+            BrokerToCore::Message(envelope) => envelope_wire_size(envelope),
+            BrokerToCore::Welcome(welcome) => FRAME_OVERHEAD + welcome.capabilities.len() * 16,
+            BrokerToCore::Rejected { rejection, .. } => FRAME_OVERHEAD + rejection.detail.len(),
+            BrokerToCore::SessionEnd(end) => end_wire_size(end),
+            BrokerToCore::Credit(_) | BrokerToCore::TestTrap => FRAME_OVERHEAD,
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! The transport under every session endpoint: `ipc-channel` wrapped once.
 //!
 //! What `ipc-channel` does not give, this module adds:
-//! - **No blocking sends from protocol logic.** An [`Outbox`] owns the `IpcSender` on a writer
-//!   thread fed by a bounded queue; callers `try_send` and learn at once if the queue is full.
-//!   Credits keep what is in flight far below a socket buffer, so the writer itself does not
-//!   stall on a peer that follows the protocol.
+//! - **No blocking sends from protocol logic.** An [`Outbox`] queues frames, bounded, for its
+//!   writer thread; callers learn at once if the queue is full. Toward appd (which always
+//!   reads) a small batch is written on the caller's thread when nothing is queued, saving a
+//!   thread hand-off on a message's path (the argument is on [`Outbox`]). Credits keep what
+//!   is in flight far below a socket buffer, so the writer does not stall on a peer that
+//!   follows the protocol.
 //! - **Batching.** The writer drains everything queued into one IPC message.
 //! - **Accept with a deadline.** [`Listener::accept`] gives up if the child never connects
 //!   (`IpcOneShotServer::accept` alone would hang forever).
@@ -17,9 +19,11 @@ use ipc_channel::IpcError;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -216,15 +220,93 @@ pub enum OutboxError {
     Closed,
 }
 
-/// A non-blocking sender: a bounded queue drained by a writer thread into an `IpcSender`.
+/// An estimate of a frame's encoded size, used to keep sends on the caller's thread small
+/// (see [`Outbox`]). It need not be exact; it must grow with the frame's variable parts.
+pub trait WireSize {
+    /// About how many bytes the frame takes on the wire.
+    fn wire_size(&self) -> usize;
+}
+
+/// Largest batch, by [`WireSize`], that an [`Outbox`] writes on the caller's thread.
+///
+/// Far below one socket buffer (ipc-channel sends a message in one datagram up to about the
+/// socket's send buffer, 208 KiB by default; only bigger ones take a second channel and wait
+/// for the reader), so such a write completes at once unless the buffer is already full.
+pub const INLINE_MAX_BYTES: usize = 32 * 1024;
+
+/// A non-blocking sender with a bounded queue and a writer thread behind it.
+///
+/// **How it writes** ([`Writes`]). The writer thread drains the bounded queue, many frames to
+/// one IPC message, and is the only thread that can stall on a slow peer; a full queue is
+/// reported (`Full`) and the caller ends the session. An outbox toward appd may also write on
+/// the caller's thread ([`Writes::CallerWhenIdle`]): when nothing is queued and nothing is
+/// being written, a small batch (at most [`INLINE_MAX_BYTES`]) is written at once, without the
+/// thread hand-off that costs more than the write itself on a message's path. Order is kept:
+/// one write at a time, and a caller writes itself only when the queue is empty.
+///
+/// **Why only toward appd.** ipc-channel has no non-blocking send, so a write waits while the
+/// peer's socket buffer is full. appd's reader threads always read: they hand frames to a
+/// session thread that never waits on a peer (appd's own outboxes are [`Writes::Queued`]). So
+/// a child's write waits only as long as appd is busy, or stopped, when the child has nothing
+/// else to do; and if appd dies the write fails at once. The other way round a stopped child
+/// (a SIGSTOPped core host) would stall appd's session thread and its watchdog with it.
 pub struct Outbox<T> {
-    queue: SyncSender<T>,
+    shared: Arc<OutboxShared<T>>,
+}
+
+/// Which threads an [`Outbox`] writes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    /// Only its writer thread: the caller never waits on the peer (appd toward its children).
+    Queued,
+    /// The caller's thread too, for a small batch when nothing is queued (children toward
+    /// appd, which always reads; see [`Outbox`]).
+    CallerWhenIdle,
+}
+
+/// What an outbox's handles and its writer thread share.
+struct OutboxShared<T> {
+    state: Mutex<OutboxState<T>>,
+    /// Signalled when the writer may have work (frames queued, a write finished, a handle
+    /// dropped).
+    work: Condvar,
+    /// Signalled when the queue gets room (or the outbox closes).
+    room: Condvar,
+    /// The IPC sender, locked only by whoever holds `OutboxState::writing` (`None`: closed).
+    sender: Mutex<Option<IpcSender<Vec<T>>>>,
+    capacity: usize,
+    writes: Writes,
+}
+
+/// The part of an outbox behind its lock.
+struct OutboxState<T> {
+    queue: VecDeque<T>,
+    /// A write is in progress (by the writer thread or a caller).
+    writing: bool,
+    /// A write failed: the peer is gone.
+    closed: bool,
+    /// Live [`Outbox`] handles; at zero the writer writes what is queued and finishes.
+    handles: usize,
 }
 
 impl<T> Clone for Outbox<T> {
     fn clone(&self) -> Self {
-        Outbox { queue: self.queue.clone() }
+        lock(&self.shared.state).handles += 1;
+        Outbox { shared: self.shared.clone() }
     }
+}
+
+impl<T> Drop for Outbox<T> {
+    fn drop(&mut self) {
+        lock(&self.shared.state).handles -= 1;
+        self.shared.work.notify_all();
+    }
+}
+
+/// Locks a mutex, recovering the data if a thread panicked while holding it (the outbox's
+/// invariants hold between statements, so the data is consistent).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Tells when an outbox's writer thread has finished: every handle dropped and every queued
@@ -240,10 +322,15 @@ impl Drained {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
+impl<T: Serialize + DeserializeOwned + WireSize + Send + 'static> Outbox<T> {
     /// Starts the writer thread. `capacity` bounds the frames waiting to be written.
-    pub fn spawn(name: &str, sender: IpcSender<Vec<T>>, capacity: usize) -> Result<Outbox<T>, TransportError> {
-        Self::spawn_drained(name, sender, capacity).map(|(outbox, _)| outbox)
+    pub fn spawn(
+        name: &str,
+        sender: IpcSender<Vec<T>>,
+        capacity: usize,
+        writes: Writes,
+    ) -> Result<Outbox<T>, TransportError> {
+        Self::spawn_drained(name, sender, capacity, writes).map(|(outbox, _)| outbox)
     }
 
     /// Like [`Outbox::spawn`], with a [`Drained`] to wait for the writer to finish once every
@@ -252,65 +339,153 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Outbox<T> {
         name: &str,
         sender: IpcSender<Vec<T>>,
         capacity: usize,
+        writes: Writes,
     ) -> Result<(Outbox<T>, Drained), TransportError> {
-        let (queue, frames) = mpsc::sync_channel::<T>(capacity);
+        let shared = Arc::new(OutboxShared::new(Some(sender), capacity, writes, false));
         let (finished, done) = mpsc::channel::<()>();
+        let writer = shared.clone();
         thread::Builder::new().name(format!("weft-out-{name}")).spawn(move || {
             // Dropped when this thread ends, which disconnects `Drained`.
             let _finished = finished;
-            while let Ok(first) = frames.recv() {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match frames.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = sender.send(batch) {
-                    tracing::debug!(writer = %thread_name(), error = %e, "outbox writer stopped");
-                    return;
-                }
-            }
+            writer.write_until_done();
         })?;
-        Ok((Outbox { queue }, Drained { done }))
+        Ok((Outbox { shared }, Drained { done }))
     }
 
     /// An outbox that refuses every frame (`Closed`); replacing a live one with it drops the
     /// live one's handle, so its writer finishes once it has written what it holds.
     pub fn closed() -> Outbox<T> {
-        let (queue, _) = mpsc::sync_channel::<T>(0);
-        Outbox { queue }
+        Outbox { shared: Arc::new(OutboxShared::new(None, 0, Writes::Queued, true)) }
     }
 
-    /// Queues a frame without blocking.
+    /// Sends a frame without blocking on a slow peer (see the type's documentation).
     pub fn try_send(&self, frame: T) -> Result<(), OutboxError> {
-        self.queue.try_send(frame).map_err(|e| match e {
-            TrySendError::Full(_) => OutboxError::Full,
-            TrySendError::Disconnected(_) => OutboxError::Closed,
-        })
+        self.try_send_all(vec![frame])
+    }
+
+    /// Sends frames, in order, as one batch if they can go at once; all of them or none
+    /// (`Full`). Without blocking on a slow peer (see the type's documentation).
+    pub fn try_send_all(&self, frames: Vec<T>) -> Result<(), OutboxError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let shared = &*self.shared;
+        let mut state = lock(&shared.state);
+        if state.closed {
+            return Err(OutboxError::Closed);
+        }
+        let idle = state.queue.is_empty() && !state.writing && shared.writes == Writes::CallerWhenIdle;
+        if idle && frames.iter().map(WireSize::wire_size).sum::<usize>() <= INLINE_MAX_BYTES {
+            state.writing = true;
+            drop(state);
+            let written = shared.write(frames);
+            return if written { Ok(()) } else { Err(OutboxError::Closed) };
+        }
+        if state.queue.len() + frames.len() > shared.capacity {
+            return Err(OutboxError::Full);
+        }
+        state.queue.extend(frames);
+        drop(state);
+        shared.work.notify_all();
+        Ok(())
     }
 
     /// Queues a terminal frame (a session's end) even if the queue is full: waits up to
     /// `timeout` for room while the writer drains it. A peer that reads on gets the frame after
     /// everything queued before it; one that has stopped reading costs at most `timeout`
-    /// (`Full`). The wait happens on a helper thread, which gives up its frame when the peer
-    /// goes away.
+    /// (`Full`). The frame always goes through the writer thread, so the caller never waits
+    /// on the peer itself.
     pub fn send_within(&self, frame: T, timeout: Duration) -> Result<(), OutboxError> {
-        let frame = match self.queue.try_send(frame) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(_)) => return Err(OutboxError::Closed),
-            Err(TrySendError::Full(frame)) => frame,
+        let shared = &*self.shared;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = lock(&shared.state);
+        loop {
+            if state.closed {
+                return Err(OutboxError::Closed);
+            }
+            if state.queue.len() < shared.capacity.max(1) {
+                state.queue.push_back(frame);
+                drop(state);
+                shared.work.notify_all();
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(OutboxError::Full);
+            }
+            state = shared.room.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+}
+
+impl<T: Serialize> OutboxShared<T> {
+    fn new(sender: Option<IpcSender<Vec<T>>>, capacity: usize, writes: Writes, closed: bool) -> OutboxShared<T> {
+        OutboxShared {
+            state: Mutex::new(OutboxState { queue: VecDeque::new(), writing: false, closed, handles: 1 }),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            sender: Mutex::new(sender),
+            capacity,
+            writes,
+        }
+    }
+
+    /// Writes one batch; the caller holds `writing`, which this releases. `false`: the peer is
+    /// gone, and the outbox is closed.
+    fn write(&self, batch: Vec<T>) -> bool {
+        let written = match &*lock(&self.sender) {
+            Some(sender) => match sender.send(batch) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(writer = %thread_name(), error = %e, "outbox write failed; the peer is gone");
+                    false
+                }
+            },
+            None => false,
         };
-        let queue = self.queue.clone();
-        let (queued, outcome) = mpsc::channel();
-        thread::Builder::new()
-            .name("weft-out-last".into())
-            .spawn(move || {
-                let result = queue.send(frame).map_err(|_| OutboxError::Closed);
-                let _ = queued.send(result);
-            })
-            .map_err(|_| OutboxError::Closed)?;
-        outcome.recv_timeout(timeout).unwrap_or(Err(OutboxError::Full))
+        let mut state = lock(&self.state);
+        state.writing = false;
+        if !written {
+            state.closed = true;
+            state.queue.clear();
+        }
+        drop(state);
+        // The writer may have frames queued behind this write, or be waiting to finish.
+        self.work.notify_all();
+        self.room.notify_all();
+        written
+    }
+
+    /// The writer thread: drains the queue, many frames per IPC message, until every handle is
+    /// dropped and nothing is left, or the peer is gone.
+    fn write_until_done(&self) {
+        loop {
+            let mut state = lock(&self.state);
+            loop {
+                if state.closed {
+                    return;
+                }
+                if !state.writing && !state.queue.is_empty() {
+                    break;
+                }
+                if state.handles == 0 && !state.writing {
+                    // Nothing queued, nobody left to queue more: close the channel.
+                    state.closed = true;
+                    drop(state);
+                    lock(&self.sender).take();
+                    return;
+                }
+                state = self.work.wait(state).unwrap_or_else(PoisonError::into_inner);
+            }
+            state.writing = true;
+            let n = state.queue.len().min(MAX_BATCH);
+            let batch: Vec<T> = state.queue.drain(..n).collect();
+            drop(state);
+            self.room.notify_all();
+            if !self.write(batch) {
+                return;
+            }
+        }
     }
 }
 
@@ -373,6 +548,18 @@ where
 mod tests {
     use super::*;
     use crate::frames::{BrokerToUi, CoreToBroker, UiHello, UiToBroker};
+
+    impl WireSize for u32 {
+        fn wire_size(&self) -> usize {
+            4
+        }
+    }
+
+    impl WireSize for Vec<u8> {
+        fn wire_size(&self) -> usize {
+            self.len()
+        }
+    }
 
     /// The fuzzer's first find (target `frames`): one UI hello naming channel 67108864 with no
     /// channel attached. ipc-channel indexed its empty attachment list with it and panicked.
@@ -452,7 +639,7 @@ mod tests {
     #[test]
     fn outbox_batches_in_order_and_reader_sees_disconnect() {
         let (tx, rx) = channel::<u32>().expect("channel");
-        let outbox = Outbox::spawn("t", tx, 1024).expect("outbox");
+        let outbox = Outbox::spawn("t", tx, 1024, Writes::Queued).expect("outbox");
         for i in 0..1000 {
             outbox.try_send(i).expect("queue");
         }
@@ -470,13 +657,36 @@ mod tests {
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
     }
 
+    #[test]
+    fn a_caller_writes_small_batches_itself_and_never_overtakes_queued_frames() {
+        let (tx, rx) = channel::<Vec<u8>>().expect("channel");
+        let outbox = Outbox::spawn("inline", tx, 64, Writes::CallerWhenIdle).expect("outbox");
+        // Idle: the caller writes, so the frame is readable as soon as `try_send` returns.
+        outbox.try_send(vec![7]).expect("sent");
+        assert_eq!(rx.try_recv().expect("already written"), vec![vec![7]]);
+        // A batch bigger than a socket buffer, nobody reading: it goes to the writer thread
+        // (which waits for the reader), and the caller returns at once.
+        let big = vec![vec![1u8; INLINE_MAX_BYTES]; 8];
+        outbox.try_send_all(big).expect("queued");
+        // Small frames sent meanwhile queue behind it rather than jump ahead.
+        for i in 0..10u8 {
+            outbox.try_send(vec![i]).expect("queued");
+        }
+        let mut frames = Vec::new();
+        while frames.len() < 18 {
+            frames.extend(rx.recv().expect("batch"));
+        }
+        assert!(frames[..8].iter().all(|f| f.len() == INLINE_MAX_BYTES));
+        assert_eq!(frames[8..], (0..10u8).map(|i| vec![i]).collect::<Vec<_>>());
+    }
+
     /// An outbox of byte frames, the receiving end of its channel, and how many frames it took.
     type Filled = (Outbox<Vec<u8>>, IpcReceiver<Vec<Vec<u8>>>, usize);
 
     /// Fills an outbox of big frames until it refuses one (the peer is not reading).
     fn full_outbox() -> Filled {
         let (tx, rx) = channel::<Vec<u8>>().expect("channel");
-        let outbox = Outbox::spawn("full", tx, 4).expect("outbox");
+        let outbox = Outbox::spawn("full", tx, 4, Writes::Queued).expect("outbox");
         let mut queued = 0;
         while outbox.try_send(vec![1u8; 64 << 10]).is_ok() {
             queued += 1;
@@ -518,7 +728,7 @@ mod tests {
     #[test]
     fn drained_reports_when_the_writer_has_written_everything() {
         let (tx, rx) = channel::<u32>().expect("channel");
-        let (outbox, drained) = Outbox::spawn_drained("d", tx, 16).expect("outbox");
+        let (outbox, drained) = Outbox::spawn_drained("d", tx, 16, Writes::Queued).expect("outbox");
         outbox.try_send(7).expect("queue");
         assert!(!drained.wait(Duration::from_millis(20)), "writer still has a live handle");
         drop(outbox);

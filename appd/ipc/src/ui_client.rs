@@ -10,7 +10,7 @@ use crate::envelope::{message_size, Envelope, MessageClass, StreamId};
 use crate::frames::{BrokerToUi, UiHello, UiToBroker, UiWelcome};
 use crate::reason::{EndReason, SessionEnd};
 use crate::rejection::{RejectKind, Rejection};
-use crate::transport::{self, Bootstrap, Inbound, Outbox, OutboxError, TransportError};
+use crate::transport::{self, Bootstrap, Inbound, Outbox, OutboxError, TransportError, Writes};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -258,7 +258,7 @@ impl UiConnection {
         // Frames batched behind the welcome go to the page like any other.
         let early: Vec<BrokerToUi> = frames.collect();
         let capacity = welcome.max_pending_sends as usize + 1024;
-        let outbox = Outbox::spawn("ui", to_broker, capacity)?;
+        let outbox = Outbox::spawn("ui", to_broker, capacity, Writes::CallerWhenIdle)?;
         // The first credit for state updates: the page can take a window's worth at once.
         outbox.try_send(UiToBroker::Credit(crate::credit::DEFAULT_WINDOW)).map_err(|_| TransportError::Disconnected)?;
         for frame in early {
@@ -276,17 +276,13 @@ impl UiConnection {
     /// real reason) may still be waiting to be read, so the end is left to the reader — its
     /// `SessionEnd`, or `Disconnected` (`broker-lost`) if the broker died without one.
     pub fn transmit(&mut self, frames: Vec<UiToBroker>, notices: &mut Vec<UiNotice>) {
-        for frame in frames {
-            match self.outbox.try_send(frame) {
-                Ok(()) => {}
-                Err(OutboxError::Full) => {
-                    self.channel.on_transport_end(EndReason::BrokerLost, "broker stopped reading", notices);
-                    return;
-                }
-                Err(OutboxError::Closed) => {
-                    tracing::debug!("the broker closed its endpoint; waiting for its last frames");
-                    return;
-                }
+        match self.outbox.try_send_all(frames) {
+            Ok(()) => {}
+            Err(OutboxError::Full) => {
+                self.channel.on_transport_end(EndReason::BrokerLost, "broker stopped reading", notices);
+            }
+            Err(OutboxError::Closed) => {
+                tracing::debug!("the broker closed its endpoint; waiting for its last frames");
             }
         }
     }
@@ -386,7 +382,7 @@ mod tests {
         // sending fails, but the reason is the one in the SessionEnd still to be read.
         let (tx, rx) = crate::transport::channel::<UiToBroker>().expect("channel");
         drop(rx);
-        let outbox = Outbox::spawn("closed", tx, 8).expect("outbox");
+        let outbox = Outbox::spawn("closed", tx, 8, Writes::CallerWhenIdle).expect("outbox");
         let mut connection = UiConnection { channel: UiChannel::new(welcome(4)), outbox };
         let mut notices = Vec::new();
         let started = std::time::Instant::now();

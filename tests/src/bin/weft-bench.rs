@@ -515,10 +515,13 @@ fn ui_role(args: &[String]) {
         let start = Instant::now();
         let (mut sent, mut done) = (0usize, 0usize);
         while start.elapsed() < Duration::from_secs_f64(plan.seconds) {
+            // Sends issued together leave together, as the shell transmits a page's post.
+            let mut out = Vec::new();
             while conn.channel.desired_size() > 0 {
-                send(&mut conn, &text);
+                conn.channel.send("echo", text.clone(), &mut out).expect("send");
                 sent += 1;
             }
+            conn.transmit(out, &mut Vec::new());
             // Not `pump`: the credit may come back after the last echo, in a frame of its own.
             done += pump_once(&mut conn);
         }

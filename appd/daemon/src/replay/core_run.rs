@@ -14,7 +14,7 @@ use weft_ipc::credit::Credit;
 use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
 use weft_ipc::frames::{BrokerToCore, CoreLifecycle, CoreToBroker, CoreWelcome};
 use weft_ipc::reason::{EndReason, SessionEnd};
-use weft_ipc::transport::{spawn_reader, Bootstrap, Inbound, Listener, Outbox};
+use weft_ipc::transport::{spawn_reader, Bootstrap, Inbound, Listener, Outbox, Writes};
 
 /// How long the core host may take to connect and start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,7 +66,8 @@ impl CoreRun {
             if hello.session_id != session_id || hello.secret != secret {
                 return Err("the core host joined with the wrong session or secret".to_owned());
             }
-            let outbox = Outbox::spawn("replay-core", hello.to_core, 4096).map_err(|e| e.to_string())?;
+            let outbox =
+                Outbox::spawn("replay-core", hello.to_core, 4096, Writes::Queued).map_err(|e| e.to_string())?;
             let (tx, inbound) = mpsc::channel();
             for frame in first {
                 let _ = tx.send(Inbound::Frame(frame));

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use weft_ipc::envelope::SessionId;
 use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker};
 use weft_ipc::reason::{EndReason, SessionEnd};
-use weft_ipc::transport::{spawn_reader, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError};
+use weft_ipc::transport::{spawn_reader, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError, Writes};
 
 /// Everything in the session's event queue, in arrival order.
 enum Event {
@@ -103,6 +103,8 @@ const CORE_OUTBOX: usize = 4096;
 const CORE_OUTBOX_CAPACITY: u32 = 256;
 /// Events waiting for the session thread.
 const EVENT_QUEUE: usize = 4096;
+/// Most events the session thread handles before it sends what they produced.
+const MAX_EVENTS_PER_TURN: usize = 256;
 /// State updates that may wait for the page.
 const STATE_QUEUE: usize = 128;
 /// How long to wait for a child's exit status once its endpoint closed (and vice versa).
@@ -340,7 +342,7 @@ fn accept_core(
         tracing::warn!(role, "refused an endpoint with the wrong session or secret");
         return Err(LaunchError::Handshake { role, detail: "wrong session or secret".into() });
     }
-    let outbox = Outbox::spawn_drained("core", hello.to_core, CORE_OUTBOX)?;
+    let outbox = Outbox::spawn_drained("core", hello.to_core, CORE_OUTBOX, Writes::Queued)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Core(Inbound::Frame(frame)));
@@ -389,7 +391,7 @@ fn accept_ui(
     if &hello.session_id != session_id || !weft_ipc::same_secret(&hello.secret, secret) {
         return Err(refuse("wrong session or secret".into()));
     }
-    let outbox = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX)?;
+    let outbox = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX, Writes::Queued)?;
     let tx = events.clone();
     for frame in first {
         let _ = tx.send(Event::Ui(Inbound::Frame(frame)));
@@ -433,6 +435,13 @@ impl EndpointEnd {
     }
 }
 
+/// How each endpoint is doing.
+#[derive(Default)]
+struct Ends {
+    core: EndpointEnd,
+    ui: EndpointEnd,
+}
+
 struct Runner {
     broker: Broker,
     core: ChildProcess,
@@ -447,52 +456,28 @@ struct Runner {
 
 impl Runner {
     fn run(mut self, events: Receiver<Event>) {
-        let mut core_end = EndpointEnd::default();
-        let mut ui_end = EndpointEnd::default();
+        let mut ends = Ends::default();
         let mut out = Vec::new();
         let mut last_publish = self.started;
         let (reason, detail) = loop {
+            // One turn: the next event, then whatever else is already waiting, then one batch
+            // out per peer (a busy session pays one write for many frames, an idle one none).
             let event = events.recv_timeout(Duration::from_millis(100));
             let now = Instant::now();
-            let flow = match event {
-                Ok(Event::Core(Inbound::Frame(frame))) => self.broker.on_core(frame, now, &mut out),
-                Ok(Event::Ui(Inbound::Frame(frame))) => self.broker.on_ui(frame, now, &mut out),
-                Ok(Event::Core(Inbound::Malformed(e))) => {
-                    Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the core: {e}"))
-                }
-                Ok(Event::Ui(Inbound::Malformed(e))) => {
-                    Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the UI: {e}"))
-                }
-                Ok(Event::Core(Inbound::Disconnected)) => {
-                    tracing::info!("core endpoint disconnected");
-                    core_end.disconnected = true;
-                    core_end.saw(now);
-                    Flow::Continue
-                }
-                Ok(Event::CoreExited(status)) => {
-                    tracing::info!(exit = %describe_exit(&status), "core host exited");
-                    core_end.exit = Some(status);
-                    core_end.saw(now);
-                    Flow::Continue
-                }
-                Ok(Event::Ui(Inbound::Disconnected)) => {
-                    tracing::info!("UI endpoint disconnected");
-                    ui_end.disconnected = true;
-                    ui_end.saw(now);
-                    Flow::Continue
-                }
-                Ok(Event::UiExited(status)) => {
-                    tracing::info!(exit = %describe_exit(&status), "UI process exited");
-                    ui_end.exit = Some(status);
-                    ui_end.saw(now);
-                    Flow::Continue
-                }
-                Ok(Event::Command(SessionCommand::End(reason, detail))) => Flow::End(reason, detail),
+            let mut flow = match event {
+                Ok(event) => self.on_event(event, now, &mut ends, &mut out),
                 Err(RecvTimeoutError::Timeout) => self.broker.on_tick(now),
                 Err(RecvTimeoutError::Disconnected) => {
                     Flow::End(EndReason::Ended, "every session event source closed".into())
                 }
             };
+            for _ in 1..MAX_EVENTS_PER_TURN {
+                if !matches!(flow, Flow::Continue) {
+                    break;
+                }
+                let Ok(event) = events.try_recv() else { break };
+                flow = self.on_event(event, now, &mut ends, &mut out);
+            }
             self.record(now);
             let flow = match flow {
                 Flow::Continue => self.deliver(&mut out),
@@ -504,19 +489,58 @@ impl Runner {
             if let Flow::End(reason, detail) = flow {
                 break (reason, detail);
             }
-            if ui_end.settled(now) {
-                let how = ui_end.exit.as_ref().map_or("endpoint closed".to_owned(), describe_exit);
+            if ends.ui.settled(now) {
+                let how = ends.ui.exit.as_ref().map_or("endpoint closed".to_owned(), describe_exit);
                 break (EndReason::UiLost, format!("the UI went away ({how})"));
             }
-            if core_end.settled(now) {
-                break core_end_reason(core_end.exit.as_ref());
+            if ends.core.settled(now) {
+                break core_end_reason(ends.core.exit.as_ref());
             }
             if now.duration_since(last_publish) >= STATUS_INTERVAL {
                 self.publish(SessionState::Open, None);
                 last_publish = now;
             }
         };
-        self.teardown(reason, detail, &events, core_end);
+        self.teardown(reason, detail, &events, ends.core);
+    }
+
+    /// Handles one event; frames to send go to `out`.
+    fn on_event(&mut self, event: Event, now: Instant, ends: &mut Ends, out: &mut Vec<Output>) -> Flow {
+        match event {
+            Event::Core(Inbound::Frame(frame)) => self.broker.on_core(frame, now, out),
+            Event::Ui(Inbound::Frame(frame)) => self.broker.on_ui(frame, now, out),
+            Event::Core(Inbound::Malformed(e)) => {
+                Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the core: {e}"))
+            }
+            Event::Ui(Inbound::Malformed(e)) => {
+                Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the UI: {e}"))
+            }
+            Event::Core(Inbound::Disconnected) => {
+                tracing::info!("core endpoint disconnected");
+                ends.core.disconnected = true;
+                ends.core.saw(now);
+                Flow::Continue
+            }
+            Event::CoreExited(status) => {
+                tracing::info!(exit = %describe_exit(&status), "core host exited");
+                ends.core.exit = Some(status);
+                ends.core.saw(now);
+                Flow::Continue
+            }
+            Event::Ui(Inbound::Disconnected) => {
+                tracing::info!("UI endpoint disconnected");
+                ends.ui.disconnected = true;
+                ends.ui.saw(now);
+                Flow::Continue
+            }
+            Event::UiExited(status) => {
+                tracing::info!(exit = %describe_exit(&status), "UI process exited");
+                ends.ui.exit = Some(status);
+                ends.ui.saw(now);
+                Flow::Continue
+            }
+            Event::Command(SessionCommand::End(reason, detail)) => Flow::End(reason, detail),
+        }
     }
 
     /// Hands what the broker observed to the recorder (never waits for it).
@@ -528,28 +552,40 @@ impl Runner {
         }
     }
 
-    /// Sends what the broker produced. A full outbox means a peer stopped reading.
+    /// Sends what the broker produced, one batch per peer. A full outbox means a peer stopped
+    /// reading.
     fn deliver(&mut self, out: &mut Vec<Output>) -> Flow {
+        let mut to_ui = Vec::new();
+        let mut to_core = Vec::new();
         for output in out.drain(..) {
-            let (result, peer) = match output {
-                Output::ToUi(frame) => (self.ui_outbox.try_send(frame), "UI"),
-                Output::ToCore(frame) => (self.core_outbox.try_send(frame), "core"),
+            match output {
+                Output::ToUi(frame) => to_ui.push(frame),
+                Output::ToCore(frame) => to_core.push(frame),
                 Output::KillCore => {
+                    // What the core was sent before the verdict to kill it leaves first.
+                    if let Err(end) = self.send_to_core(std::mem::take(&mut to_core)) {
+                        return end;
+                    }
                     self.core.kill();
-                    continue;
-                }
-            };
-            match (result, peer) {
-                (Ok(()), _) | (Err(OutboxError::Closed), _) => {}
-                (Err(OutboxError::Full), "core") => {
-                    return Flow::End(EndReason::CoreUnresponsive, "the core stopped reading its endpoint".into())
-                }
-                (Err(OutboxError::Full), _) => {
-                    return Flow::End(EndReason::UiLost, "the UI stopped reading its endpoint".into())
                 }
             }
         }
-        Flow::Continue
+        if let Err(end) = self.send_to_core(to_core) {
+            return end;
+        }
+        match self.ui_outbox.try_send_all(to_ui) {
+            Ok(()) | Err(OutboxError::Closed) => Flow::Continue,
+            Err(OutboxError::Full) => Flow::End(EndReason::UiLost, "the UI stopped reading its endpoint".into()),
+        }
+    }
+
+    fn send_to_core(&self, frames: Vec<BrokerToCore>) -> Result<(), Flow> {
+        match self.core_outbox.try_send_all(frames) {
+            Ok(()) | Err(OutboxError::Closed) => Ok(()),
+            Err(OutboxError::Full) => {
+                Err(Flow::End(EndReason::CoreUnresponsive, "the core stopped reading its endpoint".into()))
+            }
+        }
     }
 
     fn teardown(mut self, reason: EndReason, detail: String, events: &Receiver<Event>, mut core_end: EndpointEnd) {
