@@ -428,6 +428,20 @@ impl EndpointEnd {
         self.first_seen.get_or_insert(now);
     }
 
+    /// The endpoint disconnected; the session goes on until [`EndpointEnd::settled`].
+    fn saw_disconnect(&mut self, now: Instant) -> Flow {
+        self.disconnected = true;
+        self.saw(now);
+        Flow::Continue
+    }
+
+    /// The process exited; the session goes on until [`EndpointEnd::settled`].
+    fn saw_exit(&mut self, status: ExitStatus, now: Instant) -> Flow {
+        self.exit = Some(status);
+        self.saw(now);
+        Flow::Continue
+    }
+
     /// Both seen, or the grace period for the second ran out.
     fn settled(&self, now: Instant) -> bool {
         (self.disconnected && self.exit.is_some())
@@ -517,27 +531,19 @@ impl Runner {
             }
             Event::Core(Inbound::Disconnected) => {
                 tracing::info!("core endpoint disconnected");
-                ends.core.disconnected = true;
-                ends.core.saw(now);
-                Flow::Continue
+                ends.core.saw_disconnect(now)
             }
             Event::CoreExited(status) => {
                 tracing::info!(exit = %describe_exit(&status), "core host exited");
-                ends.core.exit = Some(status);
-                ends.core.saw(now);
-                Flow::Continue
+                ends.core.saw_exit(status, now)
             }
             Event::Ui(Inbound::Disconnected) => {
                 tracing::info!("UI endpoint disconnected");
-                ends.ui.disconnected = true;
-                ends.ui.saw(now);
-                Flow::Continue
+                ends.ui.saw_disconnect(now)
             }
             Event::UiExited(status) => {
                 tracing::info!(exit = %describe_exit(&status), "UI process exited");
-                ends.ui.exit = Some(status);
-                ends.ui.saw(now);
-                Flow::Continue
+                ends.ui.saw_exit(status, now)
             }
             Event::Command(SessionCommand::End(reason, detail)) => Flow::End(reason, detail),
         }
