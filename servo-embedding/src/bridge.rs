@@ -28,6 +28,9 @@ const MAX_UNHANDLED_FRAMES: usize = 4096;
 
 type Frames = tokio::sync::mpsc::Receiver<Inbound<BrokerToUi>>;
 
+/// How long the shell's exit waits for the page's connection to close the orderly way.
+pub const PAGE_CLOSE_WAIT: Duration = Duration::from_millis(600);
+
 /// Where a page's events go: its connection.
 pub trait StreamSink: Send {
     /// Writes one chunk of newline-terminated JSON lines (one burst); `false` once the
@@ -77,6 +80,8 @@ struct State {
     log: VecDeque<(u64, String)>,
     next_cursor: u64,
     stream: Option<(u64, Box<dyn StreamSink>)>,
+    /// Connections opened and not yet finished (the current one and any being closed).
+    live_streams: usize,
     /// Lines logged since the stream was last written: written as one chunk by
     /// [`State::flush`].
     unsent: String,
@@ -144,6 +149,7 @@ impl Bridge {
             log: VecDeque::new(),
             next_cursor: 1,
             stream: None,
+            live_streams: 0,
             unsent: String::new(),
             next_stream: 1,
             last_desired: desired,
@@ -264,6 +270,7 @@ impl Bridge {
         let mut state = lock(&self.state);
         let id = state.next_stream;
         state.next_stream += 1;
+        state.live_streams += 1;
         // The replay below covers anything not yet written to the previous stream.
         state.unsent.clear();
         state.forget_through(cursor);
@@ -281,11 +288,36 @@ impl Bridge {
         id
     }
 
-    /// Stops following on stream `id`, if it is still the current one.
+    /// Stream `id` has finished (every stream opened is finished once): stops following on it,
+    /// if it is still the current one.
     pub fn close_stream(&self, id: u64) {
         let mut state = lock(&self.state);
+        state.live_streams = state.live_streams.saturating_sub(1);
         if state.stream.as_ref().is_some_and(|(current, _)| *current == id) {
             state.stream = None;
+        }
+    }
+
+    /// Closes the page's connection the orderly way: what is queued for it is written, then a
+    /// WebSocket close. For the shell's exit, so the page's side (Servo) sees a closed socket,
+    /// not a reset.
+    pub fn close_page(&self) {
+        // Dropping the sink ends its writer after the chunks it holds (see `socket`).
+        lock(&self.state).stream = None;
+    }
+
+    /// Connections to the page opened and not yet finished.
+    pub fn page_connections(&self) -> usize {
+        lock(&self.state).live_streams
+    }
+
+    /// [`Bridge::close_page`], then runs `spin` (which must let Servo work) until the page's
+    /// connections have finished, for at most [`PAGE_CLOSE_WAIT`].
+    pub fn close_page_spinning(&self, mut spin: impl FnMut()) {
+        self.close_page();
+        let deadline = Instant::now() + PAGE_CLOSE_WAIT;
+        while self.page_connections() > 0 && Instant::now() < deadline {
+            spin();
         }
     }
 

@@ -166,6 +166,15 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         drain_console();
         Ok(())
     };
+    // Once the session has ended: the page's connection closes the orderly way while Servo
+    // still runs (a socket that just vanishes reads as a reset, which Servo logs as an error).
+    let close_page = || {
+        bridge.close_page_spinning(|| {
+            drain_console();
+            view.servo.spin_event_loop();
+            waker.wait(Duration::from_millis(5));
+        })
+    };
     spin_until("the page to load", &|| view.state.loaded.get())?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "page loaded");
 
@@ -191,6 +200,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     }
     let Some(path) = &options.screenshot else {
         spin_until("the session to end", &|| bridge.ended().is_some())?;
+        close_page();
         return Ok(bridge.ended());
     };
     // Settled: the channel quiet for `settle`, then one more frame painted.
@@ -207,5 +217,6 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     tracing::info!(path = %path.display(), ms = started.elapsed().as_millis() as u64, "screenshot written");
     bridge.close_app();
     spin_until("the session to end", &|| bridge.ended().is_some())?;
+    close_page();
     Ok(bridge.ended())
 }

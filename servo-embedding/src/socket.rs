@@ -37,6 +37,8 @@ use std::time::Duration;
 pub const MAX_POST_BYTES: usize = 8 << 20;
 /// How long a connection may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection the shell closes waits for the page's answering close.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
 /// Connections still in their handshake at once; more are closed at once.
 const MAX_HANDSHAKES: usize = 8;
 
@@ -271,21 +273,22 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
                 biased;
                 () = cut.notified() => {
                     tracing::warn!("channel socket: cut by the test driver");
-                    return;
+                    return false;
                 }
                 chunk = chunks.recv() => match chunk {
                     Some(chunk) => {
                         if let Err(e) = to_page.send(Message::text(chunk)).await {
                             tracing::debug!(error = %e, "channel socket: the page is gone");
-                            return;
+                            return false;
                         }
                     }
                     None => break,
                 },
             }
         }
-        // Replaced by a newer connection: say so and close.
-        let _ = to_page.close(None).await;
+        // The bridge let go of this connection (a newer one replaced it, or the shell is
+        // exiting): say so and close.
+        to_page.close(None).await.is_ok()
     };
     let reader = async {
         while let Some(message) = from_page.next().await {
@@ -297,7 +300,9 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
                         return;
                     }
                 },
-                Ok(Message::Close(_)) => return,
+                // Read on: the stream answers the close and then ends (dropped now, the page's
+                // side would see a reset instead of a closed socket).
+                Ok(Message::Close(_)) => {}
                 Ok(Message::Binary(_)) => {
                     tracing::warn!("channel socket: a binary message from the page; closing");
                     return;
@@ -314,9 +319,16 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
             }
         }
     };
+    tokio::pin!(writer, reader);
     tokio::select! {
-        () = writer => {}
-        () = reader => {}
+        closing = &mut writer => {
+            if closing {
+                // The page answers a close with its own; a socket dropped before that reads as a
+                // reset on its side.
+                let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
+            }
+        }
+        () = &mut reader => {}
     }
     bridge.close_stream(stream_id);
 }

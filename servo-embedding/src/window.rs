@@ -71,6 +71,13 @@ pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge) -> Result<Opti
     while bridge.ended().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
+    // The page's connection closes the orderly way while Servo still runs.
+    if let Some(running) = &app.running {
+        bridge.close_page_spinning(|| {
+            running.view.servo.spin_event_loop();
+            std::thread::sleep(Duration::from_millis(5));
+        });
+    }
     Ok(bridge.ended())
 }
 

@@ -111,6 +111,11 @@ fn screenshot(app_dir: &Path, clicks: usize, out: &Path) {
     let id = session["session_id"].as_str().expect("id").to_owned();
     let status = daemon.wait_for_status(&id, "the screenshot run to end", |s| s["state"] == "ended");
     assert_eq!(status["end"]["reason"], "app-closed", "{status:#}\n{}", daemon.log());
+    // The page's socket closes the orderly way before the shell exits (Servo logs a reset
+    // as an error otherwise).
+    wait_gone(session["ui_pid"].as_u64().expect("ui pid") as u32, "weft-shell");
+    let log = daemon.log();
+    assert!(!log.contains("ResetWithoutClosingHandshake"), "the page's socket was reset at exit:\n{log}");
 }
 
 #[test]
