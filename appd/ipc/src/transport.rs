@@ -664,18 +664,23 @@ mod tests {
         // Idle: the caller writes, so the frame is readable as soon as `try_send` returns.
         outbox.try_send(vec![7]).expect("sent");
         assert_eq!(rx.try_recv().expect("already written"), vec![vec![7]]);
-        // A batch bigger than a socket buffer, nobody reading: it goes to the writer thread
-        // (which waits for the reader), and the caller returns at once.
+        // A batch bigger than the inline limit, nobody reading: it goes to the writer thread
+        // (which may wait for the reader), and the caller returns at once.
         let big = vec![vec![1u8; INLINE_MAX_BYTES]; 8];
         outbox.try_send_all(big).expect("queued");
-        // Small frames sent meanwhile queue behind it rather than jump ahead.
+        // Small frames sent after it arrive after it, whether they queue behind it or (once it
+        // is written) go out on this thread.
+        let reader = std::thread::spawn(move || {
+            let mut frames = Vec::new();
+            while frames.len() < 18 {
+                frames.extend(rx.recv().expect("batch"));
+            }
+            frames
+        });
         for i in 0..10u8 {
-            outbox.try_send(vec![i]).expect("queued");
+            outbox.try_send(vec![i]).expect("sent");
         }
-        let mut frames = Vec::new();
-        while frames.len() < 18 {
-            frames.extend(rx.recv().expect("batch"));
-        }
+        let frames = reader.join().expect("reader");
         assert!(frames[..8].iter().all(|f| f.len() == INLINE_MAX_BYTES));
         assert_eq!(frames[8..], (0..10u8).map(|i| vec![i]).collect::<Vec<_>>());
     }
