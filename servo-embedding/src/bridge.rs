@@ -11,9 +11,10 @@
 
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weft_ipc::frames::{BrokerToUi, TestAction, UiToBroker};
+use weft_ipc::lock;
 use weft_ipc::transport::{Bootstrap, Inbound, TransportError};
 use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
@@ -128,10 +129,6 @@ pub enum TestDriverAction {
     DropSocket,
 }
 
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Bridge {
     /// Joins the session described by `bootstrap` and starts relaying. `token` is the secret
     /// the page's binding must present.
@@ -182,7 +179,7 @@ impl Bridge {
     /// handled under one lock and reaches the page as one chunk (a burst of echoes, verdicts
     /// and credit is one socket message). Runs once; a second call returns at once.
     pub async fn pump(&self) {
-        let Some(mut frames) = self.frames.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(mut frames) = lock(&self.frames).take() else {
             return;
         };
         while let Some(first) = frames.recv().await {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use weft_ipc::lock;
 
 /// What a headless run does.
 #[derive(Clone, Debug)]
@@ -64,7 +65,7 @@ impl EventLoopWaker for CondvarWaker {
 
     fn wake(&self) {
         let (flag, condvar) = &*self.0;
-        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *lock(flag) = true;
         condvar.notify_one();
     }
 }
@@ -73,7 +74,7 @@ impl CondvarWaker {
     /// Waits for a wake-up, at most `timeout`.
     pub fn wait(&self, timeout: Duration) {
         let (flag, condvar) = &*self.0;
-        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = lock(flag);
         let (mut guard, _) =
             condvar.wait_timeout_while(guard, timeout, |woken| !*woken).unwrap_or_else(|p| p.into_inner());
         *guard = false;

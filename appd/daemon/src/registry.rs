@@ -5,9 +5,10 @@ use crate::session::broker::BrokerStats;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use weft_ipc::envelope::SessionId;
+use weft_ipc::lock;
 use weft_ipc::reason::EndReason;
 
 /// Ended sessions kept for `status`.
@@ -94,11 +95,6 @@ pub struct Registry {
 struct Inner {
     live: Vec<Entry>,
     ended: VecDeque<SessionStatus>,
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it (status is advisory).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Registry {

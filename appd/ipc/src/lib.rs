@@ -58,6 +58,13 @@ pub fn same_secret(presented: &str, expected: &str) -> bool {
         && presented.bytes().zip(expected.bytes()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
+/// Locks a mutex, recovering the data if a panicking thread poisoned it. Every WEFT mutex
+/// guards state whose invariants hold between statements, so the data is consistent and the
+/// process goes on (a panic on a peer's bytes must not take its neighbours down).
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Returns `n` bytes of OS randomness as lowercase hex (session ids and secrets).
 pub fn random_hex(n: usize) -> std::io::Result<String> {
     let mut bytes = vec![0u8; n];

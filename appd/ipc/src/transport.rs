@@ -14,6 +14,7 @@
 //!   one JSON line on its stdin ([`Bootstrap`]); argv is readable by every local user.
 
 use crate::envelope::SessionId;
+use crate::lock;
 use ipc_channel::ipc::{self, IpcMessage, IpcOneShotServer, IpcReceiver, IpcSender};
 use ipc_channel::IpcError;
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
@@ -23,7 +24,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -303,12 +304,6 @@ impl<T> Drop for Outbox<T> {
         lock(&self.shared.state).handles -= 1;
         self.shared.work.notify_all();
     }
-}
-
-/// Locks a mutex, recovering the data if a thread panicked while holding it (the outbox's
-/// invariants hold between statements, so the data is consistent).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Tells when an outbox's writer thread has finished: every handle dropped and every queued

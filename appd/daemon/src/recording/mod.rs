@@ -12,7 +12,6 @@ pub mod writer;
 use crate::manifest::{AppPackage, MANIFEST_FILE};
 use format::{Header, FORMAT, VERSION};
 use sha2::{Digest, Sha256};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The header of a recording of `app`'s session `session_id`, starting now.
@@ -39,8 +38,4 @@ pub fn file_sha256(path: &std::path::Path) -> String {
             String::new()
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

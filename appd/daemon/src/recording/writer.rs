@@ -109,7 +109,7 @@ impl Recorder {
     /// counts.
     pub fn finish(mut self, now: Instant, footer: Footer, timeout: Duration) -> RecordingStatus {
         let t_us = now.saturating_duration_since(self.started).as_micros() as u64;
-        *super::lock(&self.shared.footer) = Some(Line { t_us, record: Record::Footer(footer) });
+        *weft_ipc::lock(&self.shared.footer) = Some(Line { t_us, record: Record::Footer(footer) });
         // Closing the queue tells the writer to drain it and write the footer.
         self.sender = None;
         let done = self.finished.recv_timeout(timeout).is_ok();
@@ -193,7 +193,7 @@ fn write_all(mut file: BufWriter<File>, receiver: &Receiver<Line>, shared: &Shar
             &mut failed,
         );
     }
-    let footer = super::lock(&shared.footer).take();
+    let footer = weft_ipc::lock(&shared.footer).take();
     if let Some(mut line) = footer {
         if let Record::Footer(footer) = &mut line.record {
             footer.records = shared.written.load(Ordering::Relaxed);

@@ -10,7 +10,7 @@ use super::broker::{Broker, BrokerConfig, Flow, Output};
 use crate::manifest::AppPackage;
 use crate::recording::format::Footer;
 use crate::recording::writer::Recorder;
-use crate::registry::{lock, Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus};
+use crate::registry::{Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus};
 use crate::spawn::{describe_exit, ChildProcess, Spawner};
 use crate::validation::Validator;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use weft_ipc::envelope::SessionId;
 use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker};
+use weft_ipc::lock;
 use weft_ipc::reason::{EndReason, SessionEnd};
 use weft_ipc::transport::{spawn_reader, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError, Writes};
 
