@@ -295,25 +295,15 @@ impl Bridge {
         }
     }
 
-    /// Closes the page's connection the orderly way: what is queued for it is written, then a
-    /// WebSocket close. For the shell's exit, so the page's side (Servo) sees a closed socket,
-    /// not a reset.
-    pub fn close_page(&self) {
+    /// Closes the page's connection the orderly way (what is queued for it is written, then a
+    /// WebSocket close), running `spin` (which must let Servo work) until every connection has
+    /// finished, for at most [`PAGE_CLOSE_WAIT`]. For the shell's exit, so the page's side
+    /// (Servo) sees a closed socket, not a reset.
+    pub fn close_page_spinning(&self, mut spin: impl FnMut()) {
         // Dropping the sink ends its writer after the chunks it holds (see `socket`).
         lock(&self.state).stream = None;
-    }
-
-    /// Connections to the page opened and not yet finished.
-    pub fn page_connections(&self) -> usize {
-        lock(&self.state).live_streams
-    }
-
-    /// [`Bridge::close_page`], then runs `spin` (which must let Servo work) until the page's
-    /// connections have finished, for at most [`PAGE_CLOSE_WAIT`].
-    pub fn close_page_spinning(&self, mut spin: impl FnMut()) {
-        self.close_page();
         let deadline = Instant::now() + PAGE_CLOSE_WAIT;
-        while self.page_connections() > 0 && Instant::now() < deadline {
+        while lock(&self.state).live_streams > 0 && Instant::now() < deadline {
             spin();
         }
     }

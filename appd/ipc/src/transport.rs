@@ -249,10 +249,11 @@ pub const INLINE_MAX_BYTES: usize = 32 * 1024;
 /// peer's socket buffer is full. appd's reader threads always read: they hand frames to a
 /// session thread that never waits on a peer (appd's own outboxes are [`Writes::Queued`]). So
 /// a child's write waits only as long as appd is busy, or stopped, when the child has nothing
-/// else to do; and if appd dies the write fails at once. The caller must not be the thread that
-/// reads the peer's answers (each WEFT endpoint reads on its own reader thread): a write into a
-/// full socket would wait on itself. The other way round a stopped child
+/// else to do; and if appd dies the write fails at once. The other way round a stopped child
 /// (a SIGSTOPped core host) would stall appd's session thread and its watchdog with it.
+///
+/// The caller must not be the thread that reads the peer's answers (each WEFT endpoint reads
+/// on its own reader thread): a write into a full socket would wait on itself.
 pub struct Outbox<T> {
     shared: Arc<OutboxShared<T>>,
 }
