@@ -18,6 +18,8 @@ use weft_ipc::lock;
 use weft_ipc::transport::{Bootstrap, Inbound, TransportError};
 use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
+use crate::probe::Probe;
+
 /// Events the log may hold before the page has read them. Messages are bounded by credit and
 /// verdicts by the pending-send bound; this is a backstop against a page that never reads.
 const MAX_LOG: usize = 8192;
@@ -97,6 +99,8 @@ struct State {
     consumed_total: u64,
     last_activity: Instant,
     ended: Option<String>,
+    /// Benchmarks only (`--probe`): the shell's share of lone round trips.
+    probe: Option<Arc<Probe>>,
 }
 
 /// The shell's UI endpoint for one session. Cheap to clone; all clones share the state.
@@ -111,6 +115,7 @@ pub struct Bridge {
     test_control: bool,
     /// The shell runs with `--test-driver`: the page gets `weft_test_driver`.
     test_driver: bool,
+    probe: Option<Arc<Probe>>,
 }
 
 /// What the test driver may ask for (test mode only; see [`Bridge::test_driver`]).
@@ -131,10 +136,14 @@ pub enum TestDriverAction {
 
 impl Bridge {
     /// Joins the session described by `bootstrap` and starts relaying. `token` is the secret
-    /// the page's binding must present.
-    pub fn connect(bootstrap: &Bootstrap, token: String) -> Result<Bridge, TransportError> {
+    /// the page's binding must present. `probe` (benchmarks only) times lone round trips.
+    pub fn connect(bootstrap: &Bootstrap, token: String, probe: Option<Arc<Probe>>) -> Result<Bridge, TransportError> {
         let (frames_tx, frames) = tokio::sync::mpsc::channel::<Inbound<BrokerToUi>>(MAX_UNHANDLED_FRAMES);
+        let reader_probe = probe.clone();
         let connection = UiConnection::connect(bootstrap, Duration::from_secs(10), move |item| {
+            if let Some(probe) = &reader_probe {
+                probe.frame_received();
+            }
             frames_tx.blocking_send(item).is_ok()
         })?;
         let welcome = connection.channel.welcome().clone();
@@ -155,6 +164,7 @@ impl Bridge {
             consumed_total: 0,
             last_activity: Instant::now(),
             ended: None,
+            probe: probe.clone(),
         };
         state.push(json!({
             "kind": "open",
@@ -171,6 +181,7 @@ impl Bridge {
             app_name: welcome.app_name.as_str().into(),
             test_control: welcome.test_control,
             test_driver: false,
+            probe,
         };
         Ok(bridge)
     }
@@ -202,6 +213,11 @@ impl Bridge {
     /// The token the page must present.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The round-trip probe, when the shell runs with `--probe` (benchmarks only).
+    pub fn probe(&self) -> Option<&Arc<Probe>> {
+        self.probe.as_ref()
     }
 
     fn on_inbound(&self, burst: Vec<Inbound<BrokerToUi>>) {
@@ -276,6 +292,9 @@ impl Bridge {
             for (_, line) in &state.log {
                 chunk.push_str(line);
                 chunk.push('\n');
+            }
+            if let Some(probe) = &state.probe {
+                probe.chunk_flushed();
             }
             if !stream.send(chunk) {
                 return id;
@@ -424,6 +443,9 @@ impl State {
 
     fn finish(&mut self, out: Vec<UiToBroker>, mut notices: Vec<UiNotice>) {
         self.connection.transmit(out, &mut notices);
+        if let Some(probe) = &self.probe {
+            probe.sent();
+        }
         for notice in notices {
             match notice {
                 UiNotice::Admitted(sequence) => {
@@ -437,6 +459,9 @@ impl State {
                     }
                 }
                 UiNotice::Message(e) => {
+                    if let Some(probe) = &self.probe {
+                        probe.message_handled();
+                    }
                     self.shown_sizes.push_back(e.size() as u64);
                     self.push_message(&e);
                 }
@@ -465,6 +490,9 @@ impl State {
         }
         let chunk = std::mem::take(&mut self.unsent);
         if let Some((_, stream)) = &mut self.stream {
+            if let Some(probe) = &self.probe {
+                probe.chunk_flushed();
+            }
             if !stream.send(chunk) {
                 self.stream = None;
             }

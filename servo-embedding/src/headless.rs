@@ -34,6 +34,9 @@ pub struct HeadlessOptions {
     /// Write here (as Unix-epoch microseconds) when the page's first state update was painted:
     /// the end of a cold launch (`weft-bench`).
     pub first_paint: Option<PathBuf>,
+    /// Benchmarks only: once the page's done marker is seen, write the bridge's round-trip
+    /// probe figures here as JSON ([`crate::probe`]), before the app closes.
+    pub probe: Option<PathBuf>,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -50,6 +53,7 @@ impl Default for HeadlessOptions {
             report: None,
             done_marker: None,
             first_paint: None,
+            probe: None,
         }
     }
 }
@@ -195,6 +199,13 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     if options.done_marker.is_some() {
         // Wait for the marker even after the session ended: the page still reacts to the end.
         spin_until("the page's done marker", &|| done_seen.get())?;
+        // Now, while the session still runs: once it has ended, `weft-appd run` exits and the
+        // shell with it.
+        if let (Some(probe), Some(path)) = (bridge.probe(), &options.probe) {
+            if let Err(e) = std::fs::write(path, probe.summary().to_string()) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the probe's figures");
+            }
+        }
         if bridge.ended().is_none() {
             bridge.close_app();
         }

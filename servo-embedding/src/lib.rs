@@ -8,6 +8,7 @@
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
 //! - [`window`]: the desktop window (winit), input forwarding, close → `app-closed`.
 //! - [`bench_page`]: benchmarks only — a local page with no session, binding or policy.
+//! - [`probe`]: benchmarks only — the shell's share of each lone round trip (`--probe`).
 //!
 //! **Architecture invariant:** the page reaches the session only through [`socket`], and only
 //! with the per-session token that the binding (in `resources/weft-channel.js`) holds in a
@@ -17,6 +18,7 @@ pub mod bench_page;
 pub mod bridge;
 pub mod headless;
 pub mod policy;
+pub mod probe;
 pub mod socket;
 pub mod view;
 pub mod window;

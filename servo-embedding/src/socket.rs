@@ -31,7 +31,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest message accepted from the page (a batch of sends; the binding splits bigger ones).
 pub const MAX_POST_BYTES: usize = 8 << 20;
@@ -265,6 +265,10 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::unbounded_channel::<String>();
     let cut = Arc::new(tokio::sync::Notify::new());
     let sink = ConnectionSink { chunks: chunks_tx, cut: cut.clone() };
+    let probe = bridge.probe().cloned();
+    if let Some(probe) = &probe {
+        probe.connection_opened();
+    }
     let stream_id = bridge.open_stream(cursor, Box::new(sink));
     tracing::debug!(stream_id, cursor, "channel socket: the page connected");
     let writer = async {
@@ -281,6 +285,9 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
                             tracing::debug!(error = %e, "channel socket: the page is gone");
                             return false;
                         }
+                        if let Some(probe) = &probe {
+                            probe.chunk_written();
+                        }
                     }
                     None => break,
                 },
@@ -292,9 +299,15 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
     };
     let reader = async {
         while let Some(message) = from_page.next().await {
+            let read_at = probe.is_some().then(Instant::now);
             match message {
                 Ok(Message::Text(text)) => match serde_json::from_str::<PagePost>(text.as_str()) {
-                    Ok(post) => bridge.on_post(post),
+                    Ok(post) => {
+                        if let (Some(probe), Some(read_at)) = (&probe, read_at) {
+                            probe.post(read_at, &post.sends.iter().map(|s| s.payload.len()).collect::<Vec<_>>());
+                        }
+                        bridge.on_post(post)
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "channel socket: malformed post from the page; closing");
                         return;

@@ -9,6 +9,9 @@
 //!   `--until-console LINE` closes the app once the page logs LINE (for tests).
 //!   `--first-paint FILE` writes the time of the first frame painted after the page took its
 //!   first state update (cold-launch measurement).
+//!   `--probe FILE` (benchmarks only, with `--until-console`) writes when the page is done, as
+//!   JSON, where the shell's share of each
+//!   lone round trip went (`weft_servo_embedding::probe`).
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
@@ -21,9 +24,11 @@ mod console;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use weft_servo_embedding::bridge::Bridge;
 use weft_servo_embedding::headless::{self, HeadlessOptions};
+use weft_servo_embedding::probe::Probe;
 
 /// What this process does, from the command line.
 enum Mode {
@@ -91,6 +96,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--until-console" => options.done_marker = Some(value("--until-console")?),
             "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
+            "--probe" => options.probe = Some(PathBuf::from(value("--probe")?)),
             "--bench-page" => bench_page = Some(PathBuf::from(value("--bench-page")?)),
             "--size" => {
                 let v = value("--size")?;
@@ -116,6 +122,9 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     if test_driver && !headless {
         return Err("--test-driver needs --headless".into());
     }
+    if options.probe.is_some() && (!headless || options.done_marker.is_none()) {
+        return Err("--probe needs --headless and --until-console".into());
+    }
     Ok(if console {
         Mode::Console { script }
     } else if headless {
@@ -126,10 +135,10 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
 }
 
 /// Joins the session (bootstrap on stdin) and finds the app's `ui/`.
-fn join(app_dir: &std::path::Path) -> Result<(Bridge, PathBuf), String> {
+fn join(app_dir: &std::path::Path, probe: Option<Arc<Probe>>) -> Result<(Bridge, PathBuf), String> {
     let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
     let token = weft_ipc::random_hex(32).map_err(|e| e.to_string())?;
-    let bridge = Bridge::connect(&bootstrap, token).map_err(|e| format!("cannot join the session: {e}"))?;
+    let bridge = Bridge::connect(&bootstrap, token, probe).map_err(|e| format!("cannot join the session: {e}"))?;
     let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
     Ok((bridge, ui_dir))
 }
@@ -142,13 +151,14 @@ fn exit_code(ended: Option<String>) -> ExitCode {
 }
 
 fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_driver: bool) -> Result<ExitCode, String> {
-    let (bridge, ui_dir) = join(app_dir)?;
+    let probe = options.probe.as_ref().map(|_| Arc::new(Probe::default()));
+    let (bridge, ui_dir) = join(app_dir, probe)?;
     let bridge = if test_driver { bridge.with_test_driver() } else { bridge };
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
 fn run_window(app_dir: &std::path::Path) -> Result<ExitCode, String> {
-    let (bridge, ui_dir) = join(app_dir)?;
+    let (bridge, ui_dir) = join(app_dir, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
     Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge)?))
 }
@@ -159,7 +169,7 @@ fn usage(problem: &str) -> ExitCode {
     }
     eprintln!(
         "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
-         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver]] \
+         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] \
          [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)

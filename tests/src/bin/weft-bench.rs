@@ -86,9 +86,32 @@ struct Report {
     skipped: Vec<String>,
     memory: Vec<Memory>,
     startup: Startup,
+    /// Where the servo path's lone round trips spend their time inside the shell
+    /// (`weft-shell --probe`), per payload size; the page's share is the rest.
+    #[serde(default)]
+    servo_breakdown: Vec<Breakdown>,
     /// In the servo page: p50 of a fetch() round trip for a tiny data: URL (the cost of one
     /// Servo load, which every post of the earlier `weft://` transport paid).
     servo_page_fetch_p50_us: f64,
+}
+
+/// The servo path's round trip split at the shell (medians, µs; see
+/// `weft_servo_embedding::probe`): `up` the shell from the page's post to the broker, `broker`
+/// appd, the core host and four IPC hops, `hop` the shell's reader thread to its socket thread,
+/// `down` the shell from the event line onto the page's socket; `shell` the median of their
+/// sum per sample; `page` = the page's p50 round trip − `shell`: Servo's WebSocket both ways
+/// and the binding's JavaScript.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct Breakdown {
+    payload_bytes: usize,
+    samples: usize,
+    up_us: f64,
+    broker_us: f64,
+    hop_us: f64,
+    down_us: f64,
+    shell_us: f64,
+    #[serde(default)]
+    page_us: f64,
 }
 
 type Batch = Vec<Vec<u8>>;
@@ -156,6 +179,7 @@ fn driver(args: &[String]) {
     let mut skipped = Vec::new();
     let mut memory = Vec::new();
     let mut servo_page_fetch_p50_us = f64::NAN;
+    let mut servo_breakdown = Vec::new();
     let mut add = |path: &str, mut found: Vec<Row>| {
         for r in &mut found {
             r.path = path.to_owned();
@@ -172,8 +196,16 @@ fn driver(args: &[String]) {
     }
     if wants("servo") {
         eprintln!("== servo");
-        let (found, peaks, fetch_us) = servo_path(&bin_dir, plan);
+        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan);
         servo_page_fetch_p50_us = fetch_us;
+        for b in &mut breakdown {
+            let page_p50 = found.iter().find(|r| r.payload_bytes == b.payload_bytes).map_or(f64::NAN, |r| r.p50_us);
+            b.page_us = page_p50 - b.shell_us;
+        }
+        if breakdown.is_empty() {
+            skipped.push("servo breakdown: the shell wrote no probe figures".into());
+        }
+        servo_breakdown = breakdown;
         add("servo", found);
         let idle = idle_memory(&bin_dir);
         for (process, idle_rss_kib) in idle {
@@ -232,6 +264,7 @@ fn driver(args: &[String]) {
         skipped,
         memory,
         startup,
+        servo_breakdown,
         servo_page_fetch_p50_us,
     };
     print_table(&report);
@@ -568,7 +601,14 @@ fn echo_app(dir: &Path, page: &str, plan: Plan) -> PathBuf {
 
 /// Runs `app` in the headless shell under `weft-appd run` (in `dir`) until its page logs
 /// `WEFT-DONE` or `timeout_s` passes; returns the process and the page's `--report` file.
-fn run_session(bin_dir: &Path, dir: &Path, app: &Path, timeout_s: u64) -> (std::process::Child, PathBuf) {
+/// `shell_args` go to the shell too.
+fn run_session(
+    bin_dir: &Path,
+    dir: &Path,
+    app: &Path,
+    timeout_s: u64,
+    shell_args: &[&std::ffi::OsStr],
+) -> (std::process::Child, PathBuf) {
     let report = dir.join("report.jsonl");
     let child = Command::new(bin_dir.join("weft-appd"))
         .arg("--runtime-dir")
@@ -581,6 +621,7 @@ fn run_session(bin_dir: &Path, dir: &Path, app: &Path, timeout_s: u64) -> (std::
         .arg(timeout_s.to_string())
         .arg("--report")
         .arg(&report)
+        .args(shell_args)
         .env("WEFT_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -590,11 +631,23 @@ fn run_session(bin_dir: &Path, dir: &Path, app: &Path, timeout_s: u64) -> (std::
     (child, report)
 }
 
-/// The full path; also returns each process's peak RSS during the run.
-fn servo_path(bin_dir: &Path, plan: Plan) -> (Vec<Row>, Vec<(String, u64)>, f64) {
+/// What one run of the servo path yields.
+struct ServoRun {
+    rows: Vec<Row>,
+    /// Each process's peak RSS (KiB) during the run.
+    peaks: Vec<(String, u64)>,
+    /// The page's fetch() figure (µs).
+    fetch_us: f64,
+    /// The shell's split of the lone round trips (`page_us` not yet filled in).
+    breakdown: Vec<Breakdown>,
+}
+
+/// The full path.
+fn servo_path(bin_dir: &Path, plan: Plan) -> ServoRun {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = echo_app(dir.path(), "bench.html", plan);
-    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 900);
+    let probe = dir.path().join("probe.json");
+    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 900, &["--probe".as_ref(), probe.as_os_str()]);
     let mut peaks: Vec<(String, u64)> = Vec::new();
     loop {
         for (name, kib) in session_rss(child.id()) {
@@ -613,7 +666,13 @@ fn servo_path(bin_dir: &Path, plan: Plan) -> (Vec<Row>, Vec<(String, u64)>, f64)
         .lines()
         .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["fetch_p50_us"].as_f64())
         .unwrap_or(f64::NAN);
-    (page_rows(&line).unwrap_or_else(|e| panic!("servo path: {e}: {line:?}")), peaks, fetch_us)
+    let breakdown = std::fs::read_to_string(&probe)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| serde_json::from_value::<Vec<Breakdown>>(v["rows"].clone()).ok())
+        .unwrap_or_default();
+    let rows = page_rows(&line).unwrap_or_else(|e| panic!("servo path: {e}: {line:?}"));
+    ServoRun { rows, peaks, fetch_us, breakdown }
 }
 
 fn page_rows(text: &str) -> Result<Vec<Row>, String> {
@@ -702,7 +761,7 @@ weft.channel.ready.then(() => weft.channel.send("echo", {})).then(() => {
 });</script>"#,
     )
     .expect("page");
-    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 60);
+    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 60, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&report).unwrap_or_default().contains("idle") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -936,6 +995,19 @@ fn print_table(r: &Report) {
             );
         }
     }
+    if !r.servo_breakdown.is_empty() {
+        println!("\nservo path, split at the shell (medians of lone round trips, µs; page = servo p50 − shell):");
+        println!(
+            "{:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "payload", "samples", "page", "up", "broker", "hop", "down", "shell"
+        );
+        for b in &r.servo_breakdown {
+            println!(
+                "{:>7} {:>8} {:>8.0} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+                b.payload_bytes, b.samples, b.page_us, b.up_us, b.broker_us, b.hop_us, b.down_us, b.shell_us
+            );
+        }
+    }
     if r.servo_page_fetch_p50_us.is_finite() {
         println!("servo page: fetch() of a tiny data: URL, p50 {:.0} µs", r.servo_page_fetch_p50_us);
     }
@@ -960,9 +1032,68 @@ fn esc(s: &str) -> String {
 
 /// Two panels: p50 round trip (with p99 whiskers; log scale) and throughput, grouped by
 /// payload size, one colour per path.
+/// The chart's bottom strip: the servo path's 64 B round trip split where the shell sees it.
+fn split_bar(b: &Breakdown) -> String {
+    let segments = [
+        ("page: Servo's WebSocket both ways + the binding", b.page_us, "#1f77b4"),
+        ("shell: post → broker", b.up_us, "#ff7f0e"),
+        ("broker: appd + core host + 4 IPC hops", b.broker_us, "#d62728"),
+        ("shell: broker → page", b.hop_us + b.down_us, "#ff7f0e"),
+    ];
+    let total: f64 = segments.iter().map(|(_, v, _)| v.max(0.0)).sum();
+    let (x0, width, top) = (70.0, 960.0, 490.0);
+    let scale = width / total.max(210.0);
+    let mut s = format!(
+        "<text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">servo path, 64 B, where a lone round trip's {:.0} µs go \
+         (medians; page = servo p50 − the shell's span)</text>\n",
+        top - 8.0,
+        b.page_us + b.shell_us
+    );
+    let mut x = x0;
+    for (label, v, colour) in segments {
+        let seg = v.max(0.0) * scale;
+        s += &format!(
+            "<rect x=\"{x:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"26\" fill=\"{colour}\" stroke=\"white\"><title>{}: \
+             {v:.0} µs</title></rect>\n",
+            seg.max(0.5),
+            esc(label)
+        );
+        if seg > 40.0 {
+            s += &format!(
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"white\">{v:.0}</text>\n",
+                x + seg / 2.0,
+                top + 17.0
+            );
+        }
+        x += seg;
+    }
+    let target = x0 + 210.0 * scale;
+    s += &format!(
+        "<line x1=\"{target:.1}\" y1=\"{}\" x2=\"{target:.1}\" y2=\"{}\" stroke=\"black\" stroke-dasharray=\"4 3\"/>\n\
+         <text x=\"{:.1}\" y=\"{}\">target 210 µs</text>\n",
+        top - 18.0,
+        top + 30.0,
+        target + 4.0,
+        top - 8.0
+    );
+    let mut lx = x0;
+    for (label, _, colour) in &segments[..3] {
+        s += &format!(
+            "<rect x=\"{lx}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\">{}</text>\n",
+            top + 38.0,
+            lx + 16.0,
+            top + 49.0,
+            esc(label)
+        );
+        lx += 40.0 + 6.5 * label.chars().count() as f64;
+    }
+    s
+}
+
 fn chart(r: &Report) -> String {
     let colours = ["#7f7f7f", "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c"];
-    let (w, h) = (1100.0, 470.0);
+    let small = r.servo_breakdown.iter().find(|b| b.payload_bytes == SIZES[0] && b.page_us.is_finite());
+    let (w, h) = (1100.0, if small.is_some() { 560.0 } else { 470.0 });
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
@@ -1104,6 +1235,9 @@ fn chart(r: &Report) -> String {
             path
         );
         lx += 30.0 + 8.0 * path.len() as f64;
+    }
+    if let Some(b) = small {
+        svg += &split_bar(b);
     }
     svg += "</svg>\n";
     svg

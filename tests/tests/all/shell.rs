@@ -47,6 +47,45 @@ fn run_page_with(
     results
 }
 
+/// `weft-shell --probe` (the benchmark's split of the servo path) samples exactly the sends
+/// that travel alone, and its spans add up.
+#[test]
+fn the_probe_samples_only_lone_round_trips_and_its_spans_add_up() {
+    let daemon = Daemon::start();
+    let app = app(ECHO_MANIFEST, &example_core("echo"));
+    std::fs::copy(repo_root().join("tests/shell/probe.html"), app.path().join("ui/index.html")).expect("page");
+    let (report, probe) = (app.path().join("report.jsonl"), app.path().join("probe.json"));
+    let session = daemon.launch_ui(
+        app.path(),
+        &shell_command(&[
+            "--report",
+            &report.display().to_string(),
+            "--until-console",
+            "WEFT-DONE",
+            "--probe",
+            &probe.display().to_string(),
+        ]),
+    );
+    wait_gone(session["ui_pid"].as_u64().expect("ui pid") as u32, "weft-shell");
+    let results = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(results.contains(r#""name":"probe-page","ok":true"#), "{results}\nlog:\n{}", daemon.log());
+    let text = std::fs::read_to_string(&probe).unwrap_or_else(|e| panic!("no probe file: {e}\nlog:\n{}", daemon.log()));
+    let figures: serde_json::Value = serde_json::from_str(&text).expect("probe JSON");
+    let rows = figures["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "one payload size: {figures}");
+    let row = &rows[0];
+    assert_eq!(row["payload_bytes"], 64, "{figures}");
+    // 40 + 10 lone sends; none of the burst's 20.
+    assert_eq!(row["samples"], 50, "{figures}");
+    let span = |name: &str| row[name].as_f64().unwrap_or_else(|| panic!("{name} missing: {figures}"));
+    for name in ["up_us", "broker_us", "hop_us", "down_us"] {
+        assert!(span(name) > 0.0, "{name}: {figures}");
+    }
+    // The broker's span (appd, the core host, four IPC hops) is part of the shell's.
+    assert!(span("shell_us") > span("broker_us"), "{figures}");
+    assert!(span("shell_us") < 1e6, "{figures}");
+}
+
 fn shell_command(extra: &[&str]) -> Vec<String> {
     let mut command =
         vec![bin("weft-shell").display().to_string(), "--headless".into(), "--timeout".into(), "60".into()];
