@@ -4,9 +4,10 @@
 //
 // transport: { send(payload), canSend(), room(), onReply(fn) } — onReply's fn is called once
 // per echo; room() resolves when canSend() may be true again.
-// Per payload size: `warmup` then `rounds` sequential round trips (one in flight, timed with
-// performance.now(), 10 µs resolution in Servo), then `seconds` of pipelined sends with as many
-// in flight as the transport allows (WEFT: its credit; WebSocket: BENCH.window).
+// `warmup` round trips per payload size, then `rounds` sequential round trips per size in three
+// passes over the sizes (one in flight, timed with performance.now(), 10 µs resolution in
+// Servo), then per size `seconds` of pipelined sends with as many in flight as the transport
+// allows (WEFT: its credit; WebSocket: BENCH.window).
 "use strict";
 async function weftBench(transport) {
   const B = window.BENCH;
@@ -21,24 +22,35 @@ async function weftBench(transport) {
     }
   });
   const next = () => new Promise((resolve) => (waiting = resolve));
-  const rows = [];
-  for (const size of B.sizes) {
-    // JSON text of exactly `size` bytes: {"i":0,"pad":"xxx…"}
-    const payload = { i: 0, pad: "x".repeat(Math.max(0, size - 16)) };
-    const roundTrip = async () => {
-      const arrived = next();
-      transport.send(payload);
-      await arrived;
-    };
-    for (let i = 0; i < B.warmup; i++) await roundTrip();
-    const samples = [];
-    for (let i = 0; i < B.rounds; i++) {
-      const t = performance.now();
-      await roundTrip();
-      samples.push(performance.now() - t);
+  // JSON text of exactly `size` bytes: {"i":0,"pad":"xxx…"}
+  const payloads = B.sizes.map((size) => ({ i: 0, pad: "x".repeat(Math.max(0, size - 16)) }));
+  const roundTrip = async (payload) => {
+    const arrived = next();
+    transport.send(payload);
+    await arrived;
+  };
+  // Sequential: warm-up per size, then PASSES passes over the sizes (as weft-bench's own paths),
+  // so that a busy spell of the host spreads over every size.
+  const PASSES = 3;
+  const perPass = Math.ceil(B.rounds / PASSES);
+  for (const payload of payloads) {
+    for (let i = 0; i < B.warmup; i++) await roundTrip(payload);
+  }
+  const samples = payloads.map(() => []);
+  for (let pass = 0; pass < PASSES; pass++) {
+    for (let k = 0; k < payloads.length; k++) {
+      for (let i = 0; i < perPass; i++) {
+        const t = performance.now();
+        await roundTrip(payloads[k]);
+        samples[k].push(performance.now() - t);
+      }
     }
-    samples.sort((a, b) => a - b);
-    const at = (q) => samples[Math.round((samples.length - 1) * q)] * 1000;
+  }
+  const rows = [];
+  for (let k = 0; k < payloads.length; k++) {
+    const payload = payloads[k];
+    const sorted = samples[k].sort((a, b) => a - b);
+    const at = (q) => sorted[Math.round((sorted.length - 1) * q)] * 1000;
     const start = performance.now();
     const base = received;
     let sent = 0;
@@ -57,9 +69,9 @@ async function weftBench(transport) {
       payload_bytes: JSON.stringify(payload).length,
       p50_us: at(0.5),
       p99_us: at(0.99),
-      max_us: samples[samples.length - 1] * 1000,
+      max_us: sorted[sorted.length - 1] * 1000,
       msgs_per_s: rate,
-      rounds: B.rounds,
+      rounds: sorted.length,
     });
   }
   return rows;

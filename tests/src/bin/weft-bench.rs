@@ -1,7 +1,8 @@
 //! `weft-bench`: the channel benchmarks, side by side in one run and one process tree.
 //!
 //! Paths (each at 64 B, 1 KiB and 16 KiB JSON payloads: p50/p99/max of sequential round trips
-//! with one message in flight, then pipelined throughput with as many in flight as allowed):
+//! with one message in flight, in three passes over the sizes, then pipelined throughput with as
+//! many in flight as allowed):
 //! - `ipc-floor`: raw `ipc-channel` over the real path's hops (UI → relay → echo → relay → UI),
 //!   the same batch framing, no validation, no Wasm. Window: 64 (the credit window).
 //! - `broker`: the real `weft-appd` broker and `weft-core-host` with the echo core, driven by a
@@ -316,6 +317,32 @@ fn summarize(payload_bytes: usize, mut samples: Vec<Duration>, msgs_per_s: f64) 
     }
 }
 
+/// Passes over the payload sizes in the sequential phase.
+const PASSES: usize = 3;
+
+/// The sequential phase of one path, for every size: `plan.warmup` round trips per size, then
+/// [`PASSES`] passes over the sizes of `plan.rounds / PASSES` round trips each, so that a busy
+/// spell of the (shared, noisy) host spreads over every size instead of landing on one.
+/// `round_trip(i)` makes one round trip of size `SIZES[i]` and returns how long it took; the
+/// result holds each size's samples.
+fn sequential(plan: Plan, mut round_trip: impl FnMut(usize) -> Duration) -> Vec<Vec<Duration>> {
+    for i in 0..SIZES.len() {
+        for _ in 0..plan.warmup {
+            round_trip(i);
+        }
+    }
+    let per_pass = plan.rounds.div_ceil(PASSES);
+    let mut samples: Vec<Vec<Duration>> = SIZES.iter().map(|_| Vec::with_capacity(per_pass * PASSES)).collect();
+    for _ in 0..PASSES {
+        for (i, size_samples) in samples.iter_mut().enumerate() {
+            for _ in 0..per_pass {
+                size_samples.push(round_trip(i));
+            }
+        }
+    }
+    samples
+}
+
 // ---------------------------------------------------------------------------------------------
 // ipc-floor
 
@@ -324,20 +351,15 @@ fn floor(exe: &Path, plan: Plan) -> Vec<Row> {
     let mut relay = Command::new(exe).args(["floor-relay", &name]).stdin(Stdio::null()).spawn().expect("relay");
     let (from_relay, first) = server.accept().expect("relay connects");
     let to_relay: IpcSender<Batch> = connect_back(first);
+    let msgs: Vec<Vec<u8>> = SIZES.iter().map(|&size| payload(size).into_bytes()).collect();
+    let samples = sequential(plan, |i| {
+        let t = Instant::now();
+        to_relay.send(vec![msgs[i].clone()]).expect("send");
+        from_relay.recv().expect("recv");
+        t.elapsed()
+    });
     let mut rows = Vec::new();
-    for size in SIZES {
-        let msg = payload(size).into_bytes();
-        for _ in 0..plan.warmup {
-            to_relay.send(vec![msg.clone()]).expect("send");
-            from_relay.recv().expect("recv");
-        }
-        let mut samples = Vec::with_capacity(plan.rounds);
-        for _ in 0..plan.rounds {
-            let t = Instant::now();
-            to_relay.send(vec![msg.clone()]).expect("send");
-            from_relay.recv().expect("recv");
-            samples.push(t.elapsed());
-        }
+    for ((size, msg), samples) in SIZES.into_iter().zip(&msgs).zip(samples) {
         let rate = pipelined(
             plan.seconds,
             |n| to_relay.send(vec![msg.clone(); n]).is_ok(),
@@ -530,20 +552,15 @@ fn ui_role(args: &[String]) {
         conn.transmit(out, &mut notices);
     };
 
+    let texts: Vec<String> = SIZES.iter().map(|&size| payload(size)).collect();
+    let samples = sequential(plan, |i| {
+        let t = Instant::now();
+        send(&mut conn, &texts[i]);
+        pump(&mut conn);
+        t.elapsed()
+    });
     let mut rows = Vec::new();
-    for size in SIZES {
-        let text = payload(size);
-        for _ in 0..plan.warmup {
-            send(&mut conn, &text);
-            pump(&mut conn);
-        }
-        let mut samples = Vec::with_capacity(plan.rounds);
-        for _ in 0..plan.rounds {
-            let t = Instant::now();
-            send(&mut conn, &text);
-            pump(&mut conn);
-            samples.push(t.elapsed());
-        }
+    for ((size, text), samples) in SIZES.into_iter().zip(texts).zip(samples) {
         // As many in flight as the credit allows (sends beyond it would wait in the UI).
         let start = Instant::now();
         let (mut sent, mut done) = (0usize, 0usize);
