@@ -145,6 +145,9 @@ pub fn decode_batch<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<Vec
 /// The two ends of a channel whose messages are batches of `T`.
 pub type BatchChannel<T> = (IpcSender<Vec<T>>, IpcReceiver<Vec<T>>);
 
+/// The receiving end of a channel whose messages are batches of `T` (for a reader thread).
+pub type BatchReceiver<T> = IpcReceiver<Vec<T>>;
+
 /// Creates a fresh channel whose messages are batches of `T`.
 pub fn channel<T: Serialize + DeserializeOwned>() -> Result<BatchChannel<T>, TransportError> {
     Ok(ipc::channel()?)
@@ -246,11 +249,12 @@ pub const INLINE_MAX_BYTES: usize = 32 * 1024;
 /// one write at a time, and a caller writes itself only when the queue is empty.
 ///
 /// **Why only toward appd.** ipc-channel has no non-blocking send, so a write waits while the
-/// peer's socket buffer is full. appd's reader threads always read: they hand frames to a
-/// session thread that never waits on a peer (appd's own outboxes are [`Writes::Queued`]). So
-/// a child's write waits only as long as appd is busy, or stopped, when the child has nothing
-/// else to do; and if appd dies the write fails at once. The other way round a stopped child
-/// (a SIGSTOPped core host) would stall appd's session thread and its watchdog with it.
+/// peer's socket buffer is full. appd's reader threads always read: they run the broker on
+/// each message and queue what it produced, never waiting on a peer (appd's own outboxes are
+/// [`Writes::Queued`]). So a child's write waits only as long as appd is busy, or stopped,
+/// when the child has nothing else to do; and if appd dies the write fails at once. The other
+/// way round a stopped child (a SIGSTOPped core host) would stall the appd thread writing to it,
+/// which holds the session's broker, and the watchdog with it.
 ///
 /// The caller must not be the thread that reads the peer's answers (each WEFT endpoint reads
 /// on its own reader thread): a write into a full socket would wait on itself.
@@ -509,32 +513,47 @@ where
     T: Serialize + DeserializeOwned + Send + 'static,
     F: FnMut(Inbound<T>) -> bool + Send + 'static,
 {
+    spawn_batch_reader(name, receiver, move |items| {
+        for item in items {
+            if !deliver(item) {
+                return false;
+            }
+        }
+        true
+    })
+}
+
+/// Like [`spawn_reader`], passing what each message carried at once: the frames of one batch
+/// the peer sent, or the end (a one-item vector). `deliver` returns `false` to stop reading.
+pub fn spawn_batch_reader<T, F>(name: &str, receiver: IpcReceiver<Vec<T>>, mut deliver: F) -> Result<(), TransportError>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    F: FnMut(Vec<Inbound<T>>) -> bool + Send + 'static,
+{
     thread::Builder::new().name(format!("weft-in-{name}")).spawn(move || loop {
         // ipc-channel's own checks on attached channels panic on some forged messages (in
         // debug builds, any unused channel): the peer's bytes end its stream, not this thread.
         let Ok(received) = panic::catch_unwind(AssertUnwindSafe(|| receiver.recv())) else {
-            deliver(Inbound::Malformed("the frame decoder panicked".into()));
+            deliver(vec![Inbound::Malformed("the frame decoder panicked".into())]);
             return;
         };
         match received {
             Ok(batch) => {
-                for frame in batch {
-                    if !deliver(Inbound::Frame(frame)) {
-                        return;
-                    }
+                if !deliver(batch.into_iter().map(Inbound::Frame).collect()) {
+                    return;
                 }
             }
             Err(IpcError::Disconnected) => {
-                deliver(Inbound::Disconnected);
+                deliver(vec![Inbound::Disconnected]);
                 return;
             }
             Err(IpcError::SerializationError(e)) => {
-                deliver(Inbound::Malformed(e.to_string()));
+                deliver(vec![Inbound::Malformed(e.to_string())]);
                 return;
             }
             Err(IpcError::Io(e)) => {
                 tracing::debug!(error = %e, "ipc read error; treating as disconnect");
-                deliver(Inbound::Disconnected);
+                deliver(vec![Inbound::Disconnected]);
                 return;
             }
         }

@@ -35,7 +35,7 @@ pub struct RecordingStatus {
     pub dropped: u64,
 }
 
-/// Counters shared by the session thread and the writer thread.
+/// Counters shared by the session's threads and the writer thread.
 #[derive(Default)]
 struct Shared {
     written: AtomicU64,

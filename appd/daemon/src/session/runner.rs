@@ -1,5 +1,12 @@
 //! Runs one session: starts the core host and the UI, checks their handshakes, then drives the
-//! [`Broker`] from one thread fed by the endpoints' reader threads, and tears the session down.
+//! [`Broker`] and tears the session down.
+//!
+//! Three threads share the session's state (one lock): each endpoint's reader thread runs the
+//! broker on what each message from its peer carried and sends what that produced, one batch
+//! per peer, so a message changes threads in appd only to be written; the session thread
+//! handles the children's exits, commands and the clock (the watchdog), and tears the session
+//! down. Nothing holding the lock waits on a peer: writes go through the outboxes' writer
+//! threads, so a stopped peer blocks a writer, never the broker or the watchdog.
 //!
 //! Teardown follows the design's failure model: the core dies → the UI gets a terminal
 //! `SessionEnd` with the reason; the UI dies or closes → the core is killed; a protocol
@@ -23,15 +30,20 @@ use weft_ipc::envelope::SessionId;
 use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLimits, CoreToBroker, CoreWelcome, UiToBroker};
 use weft_ipc::lock;
 use weft_ipc::reason::{EndReason, SessionEnd};
-use weft_ipc::transport::{spawn_reader, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError, Writes};
+use weft_ipc::transport::{
+    spawn_batch_reader, BatchReceiver, Bootstrap, Drained, Inbound, Listener, Outbox, OutboxError, Writes,
+};
 
-/// Everything in the session's event queue, in arrival order.
+/// What the session handles: the endpoints' frames and ends (from their reader threads), and
+/// on the session thread's queue the children's exits, commands and wake-ups.
 enum Event {
     Core(Inbound<CoreToBroker>),
     Ui(Inbound<UiToBroker>),
     CoreExited(ExitStatus),
     UiExited(ExitStatus),
     Command(SessionCommand),
+    /// A reader ended the session or saw its endpoint go: the session thread looks.
+    Wake,
 }
 
 /// Daemon-wide settings for starting sessions.
@@ -102,10 +114,10 @@ const UI_OUTBOX: usize = 4096;
 const CORE_OUTBOX: usize = 4096;
 /// State updates the core host's outbox may hold.
 const CORE_OUTBOX_CAPACITY: u32 = 256;
-/// Events waiting for the session thread.
+/// Events waiting for the session thread (exits, commands, wake-ups).
 const EVENT_QUEUE: usize = 4096;
-/// Most events the session thread handles before it sends what they produced.
-const MAX_EVENTS_PER_TURN: usize = 256;
+/// How often the session thread runs the broker's clock (the watchdog) when nothing happens.
+const TICK: Duration = Duration::from_millis(100);
 /// State updates that may wait for the page.
 const STATE_QUEUE: usize = 128;
 /// How long to wait for a child's exit status once its endpoint closed (and vice versa).
@@ -187,14 +199,14 @@ fn start(
         })
         .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
     tracing::info!(pid = core.pid(), "core host started");
-    let (core_outbox, core_drained) =
-        match accept_core(core_listener, &core, &session_id, &core_secret, env, &events_tx) {
-            Ok(outbox) => outbox,
-            Err(e) => {
-                core.kill();
-                return Err(e);
-            }
-        };
+    let core_end = match accept_core(core_listener, &core, &session_id, &core_secret, env) {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            core.kill();
+            return Err(e);
+        }
+    };
+    let core_outbox = core_end.outbox;
 
     let now = Instant::now();
     let mut broker = Broker::new(
@@ -247,14 +259,15 @@ fn start(
         }
     };
     tracing::info!(pid = ui.pid(), "UI started");
-    let (ui_outbox, ui_drained) = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env, &events_tx) {
-        Ok(outbox) => outbox,
+    let ui_end = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env) {
+        Ok(accepted) => accepted,
         Err(e) => {
             core.kill();
             ui.kill();
             return Err(e);
         }
     };
+    let ui_outbox = ui_end.outbox;
     let ui_welcome = broker.ui_welcome();
     if ui_outbox.try_send(BrokerToUi::Welcome(ui_welcome)).is_err() {
         core.kill();
@@ -283,21 +296,54 @@ fn start(
     }));
     env.registry.insert(Entry { id: session_id.clone(), status: status.clone(), commands: commands_tx });
     forward_commands(commands_rx, events_tx.clone())?;
-    drop(events_tx);
 
     let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
-    let drained = [core_drained, ui_drained];
-    let runner = Runner { broker, core, core_outbox, ui_outbox, drained, status, started: now, recorder };
+    let drained = [core_end.drained, ui_end.drained];
+    let mut runner = Runner {
+        broker,
+        core,
+        core_outbox,
+        ui_outbox,
+        drained,
+        status,
+        started: now,
+        recorder,
+        ends: Ends::default(),
+        end: None,
+        last_publish: now,
+        out: Vec::new(),
+    };
+    // What came with the hellos goes first (the core's, which came before the UI connected).
+    let now = Instant::now();
+    runner.turn(core_end.first.into_iter().map(|f| Event::Core(Inbound::Frame(f))), now);
+    runner.turn(ui_end.first.into_iter().map(|f| Event::Ui(Inbound::Frame(f))), now);
+    let (core, id) = (runner.core.clone(), session_id.clone());
+    let shared = Arc::new(Mutex::new(Shared { runner: Some(runner), retired: false }));
     let registry = env.registry.clone();
     let thread_span = span.clone();
-    thread::Builder::new()
-        .name(format!("weft-session-{}", &session_id.0[..8]))
-        .spawn(move || {
-            let _entered = thread_span.enter();
-            runner.run(events);
-            registry.retire(&session_id);
-        })
-        .map_err(|source| LaunchError::Spawn { role: "session thread", source })?;
+    let session_shared = shared.clone();
+    let started =
+        spawn_endpoint_reader("core", core_end.receiver, shared.clone(), events_tx.clone(), span, Event::Core)
+            .and_then(|()| spawn_endpoint_reader("ui", ui_end.receiver, shared.clone(), events_tx, span, Event::Ui))
+            .and_then(|()| {
+                thread::Builder::new()
+                    .name(format!("weft-session-{}", &session_id.0[..8]))
+                    .spawn(move || {
+                        let _entered = thread_span.enter();
+                        supervise(&session_shared, &events);
+                        registry.retire(&session_id);
+                    })
+                    .map(drop)
+                    .map_err(|source| LaunchError::Spawn { role: "session thread", source })
+            });
+    if let Err(e) = started {
+        // A reader that did start reads on and drops: the session never runs.
+        lock(&shared).runner = None;
+        core.kill();
+        ui.kill();
+        env.registry.retire(&id);
+        return Err(e);
+    }
     Ok(launched)
 }
 
@@ -320,8 +366,7 @@ fn accept_core(
     session_id: &SessionId,
     secret: &str,
     env: &SessionEnv,
-    events: &SyncSender<Event>,
-) -> Result<(Outbox<BrokerToCore>, Drained), LaunchError> {
+) -> Result<Accepted<BrokerToCore, CoreToBroker>, LaunchError> {
     let role = "core host";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || core.has_exited())
@@ -343,13 +388,8 @@ fn accept_core(
         tracing::warn!(role, "refused an endpoint with the wrong session or secret");
         return Err(LaunchError::Handshake { role, detail: "wrong session or secret".into() });
     }
-    let outbox = Outbox::spawn_drained("core", hello.to_core, CORE_OUTBOX, Writes::Queued)?;
-    let tx = events.clone();
-    for frame in first {
-        let _ = tx.send(Event::Core(Inbound::Frame(frame)));
-    }
-    spawn_reader("core", receiver, move |item| tx.send(Event::Core(item)).is_ok())?;
-    Ok(outbox)
+    let (outbox, drained) = Outbox::spawn_drained("core", hello.to_core, CORE_OUTBOX, Writes::Queued)?;
+    Ok(Accepted { outbox, drained, receiver, first: first.collect() })
 }
 
 fn accept_ui(
@@ -358,8 +398,7 @@ fn accept_ui(
     session_id: &SessionId,
     secret: &str,
     env: &SessionEnv,
-    events: &SyncSender<Event>,
-) -> Result<(Outbox<BrokerToUi>, Drained), LaunchError> {
+) -> Result<Accepted<BrokerToUi, UiToBroker>, LaunchError> {
     let role = "UI";
     let (receiver, first) = listener
         .accept(env.connect_timeout, || ui.has_exited())
@@ -392,13 +431,50 @@ fn accept_ui(
     if &hello.session_id != session_id || !weft_ipc::same_secret(&hello.secret, secret) {
         return Err(refuse("wrong session or secret".into()));
     }
-    let outbox = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX, Writes::Queued)?;
-    let tx = events.clone();
-    for frame in first {
-        let _ = tx.send(Event::Ui(Inbound::Frame(frame)));
-    }
-    spawn_reader("ui", receiver, move |item| tx.send(Event::Ui(item)).is_ok())?;
-    Ok(outbox)
+    let (outbox, drained) = Outbox::spawn_drained("ui", hello.to_ui, UI_OUTBOX, Writes::Queued)?;
+    Ok(Accepted { outbox, drained, receiver, first: first.collect() })
+}
+
+/// An endpoint that passed its handshake: its outbox, and what it sends, not yet read.
+struct Accepted<Out, In> {
+    outbox: Outbox<Out>,
+    drained: Drained,
+    receiver: BatchReceiver<In>,
+    /// The frames that came with the hello.
+    first: Vec<In>,
+}
+
+/// Starts `name`'s reader thread: it runs the session on each message from its peer (see the
+/// module doc) and wakes the session thread when that ended the session or the peer went.
+fn spawn_endpoint_reader<In>(
+    name: &str,
+    receiver: BatchReceiver<In>,
+    shared: Arc<Mutex<Shared>>,
+    wake: SyncSender<Event>,
+    span: &tracing::Span,
+    event: fn(Inbound<In>) -> Event,
+) -> Result<(), LaunchError>
+where
+    In: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let span = span.clone();
+    spawn_batch_reader(name, receiver, move |items| {
+        let _entered = span.enter();
+        let now = Instant::now();
+        let mut shared = lock(&shared);
+        match shared.runner.as_mut() {
+            Some(runner) => {
+                if runner.turn(items.into_iter().map(event), now) {
+                    let _ = wake.try_send(Event::Wake);
+                }
+                true
+            }
+            // Being torn down: read on (and drop) until the teardown is over, so the peer's
+            // last writes do not fail.
+            None => !shared.retired,
+        }
+    })?;
+    Ok(())
 }
 
 fn forward_commands(commands: Receiver<SessionCommand>, events: SyncSender<Event>) -> Result<(), LaunchError> {
@@ -457,6 +533,14 @@ struct Ends {
     ui: EndpointEnd,
 }
 
+/// The session's state, shared by the reader threads and the session thread.
+struct Shared {
+    /// `None` once the session thread took it to tear the session down.
+    runner: Option<Runner>,
+    /// The teardown is over: the readers stop at their next message.
+    retired: bool,
+}
+
 struct Runner {
     broker: Broker,
     core: ChildProcess,
@@ -467,60 +551,117 @@ struct Runner {
     status: Arc<Mutex<SessionStatus>>,
     started: Instant,
     recorder: Option<Recorder>,
+    ends: Ends,
+    /// Why the session ends, once a turn decided it (the session thread tears it down).
+    end: Option<(EndReason, String)>,
+    last_publish: Instant,
+    /// What a turn produced, to send (kept to reuse its allocation).
+    out: Vec<Output>,
+}
+
+/// The session thread: the children's exits, commands and the broker's clock; then the
+/// teardown.
+fn supervise(shared: &Mutex<Shared>, events: &Receiver<Event>) {
+    let (mut runner, reason, detail) = loop {
+        let event = match events.recv_timeout(TICK) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                Some(Event::Command(SessionCommand::End(EndReason::Ended, "every session event source closed".into())))
+            }
+        };
+        let now = Instant::now();
+        let mut shared = lock(shared);
+        let Some(runner) = shared.runner.as_mut() else { return };
+        match event {
+            Some(event) => {
+                runner.turn([event], now);
+            }
+            None => runner.tick(now),
+        }
+        if let Some((reason, detail)) = runner.due_end(now) {
+            if let Some(runner) = shared.runner.take() {
+                break (runner, reason, detail);
+            }
+        }
+    };
+    let core_end = std::mem::take(&mut runner.ends.core);
+    runner.teardown(reason, detail, events, core_end);
+    lock(shared).retired = true;
 }
 
 impl Runner {
-    fn run(mut self, events: Receiver<Event>) {
-        let mut ends = Ends::default();
-        let mut out = Vec::new();
-        let mut last_publish = self.started;
-        let (reason, detail) = loop {
-            // One turn: the next event, then whatever else is already waiting, then one batch
-            // out per peer (a busy session pays one write for many frames, an idle one none).
-            let event = events.recv_timeout(Duration::from_millis(100));
-            let now = Instant::now();
-            let mut flow = match event {
-                Ok(event) => self.on_event(event, now, &mut ends, &mut out),
-                Err(RecvTimeoutError::Timeout) => self.broker.on_tick(now),
-                Err(RecvTimeoutError::Disconnected) => {
-                    Flow::End(EndReason::Ended, "every session event source closed".into())
-                }
-            };
-            for _ in 1..MAX_EVENTS_PER_TURN {
-                if !matches!(flow, Flow::Continue) {
-                    break;
-                }
-                let Ok(event) = events.try_recv() else { break };
-                flow = self.on_event(event, now, &mut ends, &mut out);
+    /// One turn: `events` handled in order (what one message from a peer carried, or one event
+    /// of the session thread's), then what they produced sent, one batch per peer (a busy
+    /// session pays one write for many frames). Returns whether the session thread should look
+    /// now: the session ended, or an endpoint went away.
+    fn turn(&mut self, events: impl IntoIterator<Item = Event>, now: Instant) -> bool {
+        if self.end.is_some() {
+            return true;
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let mut flow = Flow::Continue;
+        let mut went = false;
+        for event in events {
+            went |= matches!(event, Event::Core(Inbound::Disconnected) | Event::Ui(Inbound::Disconnected));
+            flow = self.on_event(event, now, &mut out);
+            if !matches!(flow, Flow::Continue) {
+                break;
             }
-            self.record(now);
-            let flow = match flow {
-                Flow::Continue => self.deliver(&mut out),
-                end => {
-                    out.clear();
-                    end
-                }
-            };
-            if let Flow::End(reason, detail) = flow {
-                break (reason, detail);
-            }
-            if ends.ui.settled(now) {
-                let how = ends.ui.exit.as_ref().map_or("endpoint closed".to_owned(), describe_exit);
-                break (EndReason::UiLost, format!("the UI went away ({how})"));
-            }
-            if ends.core.settled(now) {
-                break core_end_reason(ends.core.exit.as_ref());
-            }
-            if now.duration_since(last_publish) >= STATUS_INTERVAL {
-                self.publish(SessionState::Open, None);
-                last_publish = now;
+        }
+        self.record(now);
+        let flow = match flow {
+            Flow::Continue => self.deliver(&mut out),
+            end => {
+                out.clear();
+                end
             }
         };
-        self.teardown(reason, detail, &events, ends.core);
+        self.out = out;
+        if now.duration_since(self.last_publish) >= STATUS_INTERVAL {
+            self.publish(SessionState::Open, None);
+            self.last_publish = now;
+        }
+        match flow {
+            Flow::End(reason, detail) => {
+                self.end = Some((reason, detail));
+                true
+            }
+            Flow::Continue => went,
+        }
+    }
+
+    /// The broker's clock (its watchdog), when nothing else happened for a [`TICK`].
+    fn tick(&mut self, now: Instant) {
+        if self.end.is_none() {
+            if let Flow::End(reason, detail) = self.broker.on_tick(now) {
+                self.end = Some((reason, detail));
+            }
+        }
+        if now.duration_since(self.last_publish) >= STATUS_INTERVAL {
+            self.publish(SessionState::Open, None);
+            self.last_publish = now;
+        }
+    }
+
+    /// Why the session ends now, if it does: a turn decided it, or an endpoint is gone for good.
+    fn due_end(&mut self, now: Instant) -> Option<(EndReason, String)> {
+        if let Some(end) = self.end.take() {
+            return Some(end);
+        }
+        if self.ends.ui.settled(now) {
+            let how = self.ends.ui.exit.as_ref().map_or("endpoint closed".to_owned(), describe_exit);
+            return Some((EndReason::UiLost, format!("the UI went away ({how})")));
+        }
+        if self.ends.core.settled(now) {
+            return Some(core_end_reason(self.ends.core.exit.as_ref()));
+        }
+        None
     }
 
     /// Handles one event; frames to send go to `out`.
-    fn on_event(&mut self, event: Event, now: Instant, ends: &mut Ends, out: &mut Vec<Output>) -> Flow {
+    fn on_event(&mut self, event: Event, now: Instant, out: &mut Vec<Output>) -> Flow {
+        let ends = &mut self.ends;
         match event {
             Event::Core(Inbound::Frame(frame)) => self.broker.on_core(frame, now, out),
             Event::Ui(Inbound::Frame(frame)) => self.broker.on_ui(frame, now, out),
@@ -547,6 +688,7 @@ impl Runner {
                 ends.ui.saw_exit(status, now)
             }
             Event::Command(SessionCommand::End(reason, detail)) => Flow::End(reason, detail),
+            Event::Wake => Flow::Continue,
         }
     }
 
