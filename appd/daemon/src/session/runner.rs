@@ -460,8 +460,8 @@ where
     let span = span.clone();
     spawn_batch_reader(name, receiver, move |items| {
         let _entered = span.enter();
-        let now = Instant::now();
         let mut shared = lock(&shared);
+        let now = Instant::now();
         match shared.runner.as_mut() {
             Some(runner) => {
                 if runner.turn(items.into_iter().map(event), now) {
@@ -570,8 +570,8 @@ fn supervise(shared: &Mutex<Shared>, events: &Receiver<Event>) {
                 Some(Event::Command(SessionCommand::End(EndReason::Ended, "every session event source closed".into())))
             }
         };
-        let now = Instant::now();
         let mut shared = lock(shared);
+        let now = Instant::now();
         let Some(runner) = shared.runner.as_mut() else { return };
         match event {
             Some(event) => {
