@@ -187,14 +187,21 @@ impl Probe {
 mod tests {
     use super::*;
 
+    /// `n` echoes come back from the broker, each in a chunk of its own, written to the page.
+    fn echoes(probe: &Probe, n: usize) {
+        for _ in 0..n {
+            probe.frame_received();
+            probe.message_handled();
+            probe.chunk_flushed();
+            probe.chunk_written();
+        }
+    }
+
     /// One lone round trip, step by step.
     fn round_trip(probe: &Probe, bytes: usize) {
         probe.post(Instant::now(), &[bytes]);
         probe.sent();
-        probe.frame_received();
-        probe.message_handled();
-        probe.chunk_flushed();
-        probe.chunk_written();
+        echoes(probe, 1);
     }
 
     fn rows(probe: &Probe) -> Vec<(u64, u64)> {
@@ -230,23 +237,13 @@ mod tests {
         // Two sends in one post.
         probe.post(Instant::now(), &[64, 64]);
         probe.sent();
-        for _ in 0..2 {
-            probe.frame_received();
-            probe.message_handled();
-            probe.chunk_flushed();
-            probe.chunk_written();
-        }
+        echoes(&probe, 2);
         // A lone send, then another before its echo: both dropped.
         probe.post(Instant::now(), &[64]);
         probe.sent();
         probe.post(Instant::now(), &[64]);
         probe.sent();
-        for _ in 0..2 {
-            probe.frame_received();
-            probe.message_handled();
-            probe.chunk_flushed();
-            probe.chunk_written();
-        }
+        echoes(&probe, 2);
         assert_eq!(rows(&probe), vec![]);
         assert_eq!(probe.summary()["dropped"], 1);
         // Once nothing is in flight, a lone send is sampled again.
