@@ -67,7 +67,16 @@ struct Tally {
 
 impl Tally {
     fn saw(&mut self, fault: Fault, end_latency: Duration) {
-        assert!(end_latency <= END_BOUND, "{}: the session ended {end_latency:?} after the fault", fault.name());
+        self.saw_with(fault, end_latency, "");
+    }
+
+    /// Like [`Tally::saw`]; `detail` says more when the bound is broken.
+    fn saw_with(&mut self, fault: Fault, end_latency: Duration, detail: &str) {
+        assert!(
+            end_latency <= END_BOUND,
+            "{}: the session ended {end_latency:?} after the fault{detail}",
+            fault.name()
+        );
         self.per_fault.entry(fault.name()).or_default().push(end_latency);
     }
 
@@ -217,10 +226,12 @@ fn one_fault_with_the_test_peer(fault: Fault, delay: Duration, tally: &mut Tally
         Fault::Appd => {
             kill9(daemon.pid());
             let events = peer.until(|e| matches!(e, Event::SessionEnd { .. }));
+            let peer_saw_it = killed_at.elapsed();
             let (reason, _, _) = end_of(&events);
             assert_eq!(reason, "broker-lost");
             wait_gone(core_pid, "the core after the broker died");
-            tally.saw(fault, killed_at.elapsed());
+            let detail = format!(" (the test peer saw the end after {peer_saw_it:?}, then the core was gone)");
+            tally.saw_with(fault, killed_at.elapsed(), &detail);
             let (admitted, received, in_order) = flood_totals(&events);
             tally.out_of_order_or_duplicate += u64::from(!in_order);
             assert!(received <= admitted);

@@ -318,7 +318,7 @@ fn start(
     runner.turn(core_end.first.into_iter().map(|f| Event::Core(Inbound::Frame(f))), now);
     runner.turn(ui_end.first.into_iter().map(|f| Event::Ui(Inbound::Frame(f))), now);
     let (core, id) = (runner.core.clone(), session_id.clone());
-    let shared = Arc::new(Mutex::new(Shared { runner: Some(runner), retired: false }));
+    let shared = Arc::new(FairMutex::new(Shared { runner: Some(runner), retired: false }));
     let registry = env.registry.clone();
     let thread_span = span.clone();
     let session_shared = shared.clone();
@@ -338,7 +338,7 @@ fn start(
             });
     if let Err(e) = started {
         // A reader that did start reads on and drops: the session never runs.
-        lock(&shared).runner = None;
+        shared.lock().runner = None;
         core.kill();
         ui.kill();
         env.registry.retire(&id);
@@ -449,7 +449,7 @@ struct Accepted<Out, In> {
 fn spawn_endpoint_reader<In>(
     name: &str,
     receiver: BatchReceiver<In>,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<FairMutex<Shared>>,
     wake: SyncSender<Event>,
     span: &tracing::Span,
     event: fn(Inbound<In>) -> Event,
@@ -460,9 +460,9 @@ where
     let span = span.clone();
     spawn_batch_reader(name, receiver, move |items| {
         let _entered = span.enter();
-        let mut shared = lock(&shared);
+        let mut shared = shared.lock();
         let now = Instant::now();
-        match shared.runner.as_mut() {
+        let read_on = match shared.runner.as_mut() {
             Some(runner) => {
                 if runner.turn(items.into_iter().map(event), now) {
                     let _ = wake.try_send(Event::Wake);
@@ -472,7 +472,11 @@ where
             // Being torn down: read on (and drop) until the teardown is over, so the peer's
             // last writes do not fail.
             None => !shared.retired,
-        }
+        };
+        // A peer that never stops writing must not keep the other reader or the watchdog from
+        // the session: whoever waits gets the lock next.
+        parking_lot::MutexGuard::unlock_fair(shared);
+        read_on
     })?;
     Ok(())
 }
@@ -533,6 +537,10 @@ struct Ends {
     ui: EndpointEnd,
 }
 
+/// The lock over a session's state: `parking_lot`'s, whose fair unlock hands it to the thread
+/// that waits (std's lets the unlocking thread take it straight back).
+type FairMutex<T> = parking_lot::Mutex<T>;
+
 /// The session's state, shared by the reader threads and the session thread.
 struct Shared {
     /// `None` once the session thread took it to tear the session down.
@@ -561,7 +569,7 @@ struct Runner {
 
 /// The session thread: the children's exits, commands and the broker's clock; then the
 /// teardown.
-fn supervise(shared: &Mutex<Shared>, events: &Receiver<Event>) {
+fn supervise(shared: &FairMutex<Shared>, events: &Receiver<Event>) {
     let (mut runner, reason, detail) = loop {
         let event = match events.recv_timeout(TICK) {
             Ok(event) => Some(event),
@@ -570,7 +578,7 @@ fn supervise(shared: &Mutex<Shared>, events: &Receiver<Event>) {
                 Some(Event::Command(SessionCommand::End(EndReason::Ended, "every session event source closed".into())))
             }
         };
-        let mut shared = lock(shared);
+        let mut shared = shared.lock();
         let now = Instant::now();
         let Some(runner) = shared.runner.as_mut() else { return };
         match event {
@@ -587,7 +595,7 @@ fn supervise(shared: &Mutex<Shared>, events: &Receiver<Event>) {
     };
     let core_end = std::mem::take(&mut runner.ends.core);
     runner.teardown(reason, detail, events, core_end);
-    lock(shared).retired = true;
+    shared.lock().retired = true;
 }
 
 impl Runner {
