@@ -570,7 +570,7 @@ struct Runner {
 /// The session thread: the children's exits, commands and the broker's clock; then the
 /// teardown.
 fn supervise(shared: &FairMutex<Shared>, events: &Receiver<Event>) {
-    let (mut runner, reason, detail) = loop {
+    let (runner, reason, detail) = loop {
         let event = match events.recv_timeout(TICK) {
             Ok(event) => Some(event),
             Err(RecvTimeoutError::Timeout) => None,
@@ -593,8 +593,7 @@ fn supervise(shared: &FairMutex<Shared>, events: &Receiver<Event>) {
             }
         }
     };
-    let core_end = std::mem::take(&mut runner.ends.core);
-    runner.teardown(reason, detail, events, core_end);
+    runner.teardown(reason, detail, events);
     shared.lock().retired = true;
 }
 
@@ -626,10 +625,7 @@ impl Runner {
             }
         };
         self.out = out;
-        if now.duration_since(self.last_publish) >= STATUS_INTERVAL {
-            self.publish(SessionState::Open, None);
-            self.last_publish = now;
-        }
+        self.publish_if_due(now);
         match flow {
             Flow::End(reason, detail) => {
                 self.end = Some((reason, detail));
@@ -646,6 +642,11 @@ impl Runner {
                 self.end = Some((reason, detail));
             }
         }
+        self.publish_if_due(now);
+    }
+
+    /// Refreshes the status snapshot, at most every [`STATUS_INTERVAL`].
+    fn publish_if_due(&mut self, now: Instant) {
         if now.duration_since(self.last_publish) >= STATUS_INTERVAL {
             self.publish(SessionState::Open, None);
             self.last_publish = now;
@@ -745,7 +746,7 @@ impl Runner {
         }
     }
 
-    fn teardown(mut self, reason: EndReason, detail: String, events: &Receiver<Event>, mut core_end: EndpointEnd) {
+    fn teardown(mut self, reason: EndReason, detail: String, events: &Receiver<Event>) {
         let notice = self.broker.end_notice(reason, detail);
         tracing::info!(
             reason = reason.code(),
@@ -771,14 +772,14 @@ impl Runner {
         }
         // Wait (bounded) for the core to exit; kill it if it lingers.
         let deadline = Instant::now() + EXIT_GRACE;
-        while core_end.exit.is_none() {
+        while self.ends.core.exit.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 self.core.kill();
                 break;
             }
             if let Ok(Event::CoreExited(status)) = events.recv_timeout(left) {
-                core_end.exit = Some(status);
+                self.ends.core.exit = Some(status);
             }
         }
         if let Some(recorder) = self.recorder.take() {
