@@ -115,7 +115,6 @@ pub struct Bridge {
     test_control: bool,
     /// The shell runs with `--test-driver`: the page gets `weft_test_driver`.
     test_driver: bool,
-    probe: Option<Arc<Probe>>,
 }
 
 /// What the test driver may ask for (test mode only; see [`Bridge::test_driver`]).
@@ -164,7 +163,7 @@ impl Bridge {
             consumed_total: 0,
             last_activity: Instant::now(),
             ended: None,
-            probe: probe.clone(),
+            probe,
         };
         state.push(json!({
             "kind": "open",
@@ -181,7 +180,6 @@ impl Bridge {
             app_name: welcome.app_name.as_str().into(),
             test_control: welcome.test_control,
             test_driver: false,
-            probe,
         };
         Ok(bridge)
     }
@@ -216,8 +214,8 @@ impl Bridge {
     }
 
     /// The round-trip probe, when the shell runs with `--probe` (benchmarks only).
-    pub fn probe(&self) -> Option<&Arc<Probe>> {
-        self.probe.as_ref()
+    pub fn probe(&self) -> Option<Arc<Probe>> {
+        lock(&self.state).probe.clone()
     }
 
     fn on_inbound(&self, burst: Vec<Inbound<BrokerToUi>>) {

@@ -265,7 +265,7 @@ async fn channel(socket: Socket, bridge: Bridge, cursor: u64) {
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::unbounded_channel::<String>();
     let cut = Arc::new(tokio::sync::Notify::new());
     let sink = ConnectionSink { chunks: chunks_tx, cut: cut.clone() };
-    let probe = bridge.probe().cloned();
+    let probe = bridge.probe();
     if let Some(probe) = &probe {
         probe.connection_opened();
     }

@@ -10,8 +10,7 @@
 //!   `--first-paint FILE` writes the time of the first frame painted after the page took its
 //!   first state update (cold-launch measurement).
 //!   `--probe FILE` (benchmarks only, with `--until-console`) writes when the page is done, as
-//!   JSON, where the shell's share of each
-//!   lone round trip went (`weft_servo_embedding::probe`).
+//!   JSON, where the shell's share of each lone round trip went (`weft_servo_embedding::probe`).
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
