@@ -12,9 +12,11 @@
 //! - [`credit`]: the credit window that bounds every stream.
 //! - [`transport`]: bootstrap, non-blocking outboxes and readers over `ipc-channel`.
 //! - [`ui_client`]: the UI side of a session, shared by the shell and the test UI peer.
+//! - [`forge`]: raw datagrams as a hostile peer writes them (tests and fuzzing only).
 
 pub mod credit;
 pub mod envelope;
+pub mod forge;
 pub mod frames;
 pub mod reason;
 pub mod rejection;
