@@ -155,8 +155,31 @@ impl Daemon {
     /// Starts the daemon with extra environment (which its children inherit).
     pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
+        Daemon::start_in(dir, &bin("weft-appd"), env)
+    }
+
+    /// Starts a daemon whose core host is `weft-test-core` (a compromised core host for a core
+    /// whose directory holds `forge-datagram`, the real one for every other core): appd starts
+    /// the `weft-core-host` beside its own binary, so a copy of appd runs from a directory where
+    /// that name is the test core.
+    pub fn start_with_test_core() -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin_dir = dir.path().join("bin");
+        std::fs::create_dir(&bin_dir).expect("bin dir");
+        for (from, to) in [("weft-appd", "weft-appd"), ("weft-test-core", "weft-core-host")] {
+            let (from, to) = (bin(from), bin_dir.join(to));
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).expect("copy a binary");
+            }
+        }
+        let real = bin("weft-core-host").display().to_string();
+        Daemon::start_in(dir, &bin_dir.join("weft-appd"), &[("WEFT_TEST_REAL_CORE_HOST", &real)])
+    }
+
+    /// Starts `appd` with its runtime directory and log in `dir`.
+    fn start_in(dir: tempfile::TempDir, appd: &Path, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::File::create(dir.path().join("appd.log")).expect("log file");
-        let mut child = std::process::Command::new(bin("weft-appd"))
+        let mut child = std::process::Command::new(appd)
             .arg("--runtime-dir")
             .arg(dir.path().join("run"))
             .arg("serve")

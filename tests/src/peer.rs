@@ -36,6 +36,15 @@ pub enum Command {
         /// Which forgery.
         kind: String,
     },
+    /// Write `count` raw datagrams of one forged kind (`weft_ipc::forge::Forgery`, by name)
+    /// onto the peer's socket to appd, below ipc-channel's sender (a compromised UI process),
+    /// then report [`Event::DatagramsForged`].
+    ForgeDatagram {
+        /// Which forgery (`Forgery::name`).
+        kind: String,
+        /// How many datagrams.
+        count: u32,
+    },
     /// Send `message_type` with payload `{"i": n}` as fast as credit allows for `seconds`
     /// (like a page awaiting `ready` between bursts), then report [`Event::FloodDone`] once
     /// every send is settled and every echo arrived — or at once, before the
@@ -138,6 +147,13 @@ pub enum Event {
         /// Whether the received updates' sequences (from 1) and `i` values (from 0) were each
         /// strictly consecutive: no duplicate, no gap, no reordering.
         in_order: bool,
+    },
+    /// [`Command::ForgeDatagram`] wrote this many datagrams (fewer if a write failed: `error`).
+    DatagramsForged {
+        /// Datagrams written.
+        sent: u32,
+        /// Why the rest were not written, if any were not.
+        error: Option<String>,
     },
     /// The result of [`Command::SecondConnect`].
     SecondConnect {

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use weft_ipc::credit::Credit;
 use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
+use weft_ipc::forge;
 use weft_ipc::frames::{BrokerToUi, UiToBroker};
 use weft_ipc::transport::{Bootstrap, Inbound};
 use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
@@ -97,6 +98,17 @@ fn run() -> Result<(), String> {
     if args.iter().any(|a| a == "--corrupt-secret") {
         // A local attacker who found the server name but not the secret.
         bootstrap.secret = "0".repeat(bootstrap.secret.len());
+    }
+    if let Some(i) = args.iter().position(|a| a == "--forge-handshake") {
+        // A compromised UI whose first datagram is forged: it never says hello. appd refuses the
+        // endpoint and kills this process, which waits for that.
+        let kind =
+            args.get(i + 1).and_then(|k| forge::Forgery::from_name(k)).ok_or("--forge-handshake needs a forgery")?;
+        let socket = forge::connect(&bootstrap.server_name).map_err(|e| format!("cannot connect: {e}"))?;
+        forge::send(std::os::fd::AsRawFd::as_raw_fd(&socket), kind).map_err(|e| format!("cannot forge: {e}"))?;
+        loop {
+            std::thread::park();
+        }
     }
     let (inputs_tx, inputs) = mpsc::sync_channel::<Input>(8192);
     let broker_tx = inputs_tx.clone();
@@ -198,6 +210,9 @@ fn run() -> Result<(), String> {
                 };
                 out.push(frame);
             }
+            Some(Input::Driver(Command::ForgeDatagram { kind, count })) => {
+                emit(forge_datagrams(&bootstrap, &kind, count))?;
+            }
             Some(Input::Driver(Command::Flood { message_type, seconds })) => {
                 flood = Some(Flood {
                     message_type,
@@ -258,6 +273,23 @@ fn run() -> Result<(), String> {
             emit(Event::from_notice(notice))?;
         }
     }
+}
+
+/// Writes `count` forged datagrams of `kind` onto this peer's socket to appd.
+fn forge_datagrams(bootstrap: &Bootstrap, kind: &str, count: u32) -> Event {
+    let Some(kind) = forge::Forgery::from_name(kind) else {
+        return Event::DatagramsForged { sent: 0, error: Some(format!("no forgery named {kind:?}")) };
+    };
+    let socket = match forge::socket_connected_to(&bootstrap.server_name) {
+        Ok(socket) => socket,
+        Err(e) => return Event::DatagramsForged { sent: 0, error: Some(e.to_string()) },
+    };
+    for sent in 0..count {
+        if let Err(e) = forge::send(socket, kind) {
+            return Event::DatagramsForged { sent, error: Some(e.to_string()) };
+        }
+    }
+    Event::DatagramsForged { sent: count, error: None }
 }
 
 fn send(

@@ -7,6 +7,7 @@ mod chaos;
 mod control;
 mod examples;
 mod failures;
+mod forged_datagrams;
 mod hostile;
 mod memory;
 mod messaging;
