@@ -18,6 +18,7 @@ fn main() {
     frames(&corpus.join("frames"));
     manifests(&root, &corpus.join("manifest"));
     payloads(&corpus.join("validation"));
+    receive(&corpus.join("receive"));
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -268,4 +269,78 @@ fn payloads(dir: &Path) {
         bytes.extend_from_slice(format!("{t}\n{key}\n{payload}").as_bytes());
         write(dir, name, &bytes);
     }
+}
+
+/// Seeds for the receive target, in its input format (fuzz_targets/receive.rs): well-formed
+/// messages (one datagram, with shared memory and channels named, and one with follow-ups on a
+/// dedicated channel) and the forgeries of `weft_ipc::forge::Forgery` as raw headers.
+fn receive(dir: &Path) {
+    /// `Carried` as postcard writes it: channels and shared memory are indices.
+    #[derive(Serialize)]
+    struct CarriedWire {
+        bytes: Vec<u8>,
+        senders: Vec<usize>,
+        receivers: Vec<usize>,
+        memory: Vec<usize>,
+    }
+    let encode = |bytes: Vec<u8>, senders: Vec<usize>, memory: Vec<usize>| {
+        postcard::to_stdvec(&CarriedWire { bytes, senders, receivers: vec![], memory }).expect("serialise")
+    };
+    let u16le = |n: usize| (n as u16).to_le_bytes().to_vec();
+    // One datagram: flags, body, the header if raw, attachments.
+    let datagram = |flags: u8, body: &[u8], raw_header: Option<(usize, usize)>, kinds: &[u8]| {
+        let mut d = vec![flags];
+        d.extend(u16le(body.len()));
+        d.extend_from_slice(body);
+        if let Some((fragment, total)) = raw_header {
+            d.extend(fragment.to_ne_bytes());
+            d.extend(total.to_ne_bytes());
+        }
+        d.push(kinds.len() as u8);
+        d.extend_from_slice(kinds);
+        d
+    };
+    let one = |d: Vec<u8>| [vec![0u8], d].concat();
+    write(dir, "plain", &one(datagram(0, &encode(b"hello".to_vec(), vec![], vec![]), None, &[])));
+    // A channel (kind 0) named as sender 0, and shared memory (kind 2, 4096 bytes) named as 0.
+    let mut named = datagram(0, &encode(vec![7; 32], vec![0], vec![0]), None, &[0, 2]);
+    named.extend(u16le(4096));
+    write(dir, "named-channel-and-memory", &one(named));
+    // Follow-ups: the first 40 bytes in the datagram, the rest on the dedicated channel.
+    let long = encode(vec![9; 300], vec![], vec![]);
+    let mut split = vec![0u8, 2 | 4];
+    split.extend(u16le(40));
+    split.extend_from_slice(&long[..40]);
+    split.extend(((long.len() - 40) as u32).to_le_bytes());
+    split.push(0);
+    split.extend(u16le(long.len() - 40));
+    split.extend_from_slice(&long[40..]);
+    write(dir, "follow-ups", &split);
+    // Raw headers that lie (see weft_ipc::forge::Forgery).
+    let header = 16;
+    let cases: [(&str, usize, usize, &[u8], &[u8]); 6] = [
+        ("huge-total", header + 4, 1 << 45, &[0; 4], &[0]),
+        ("total-below-fragment", header + 8, 4, &[0; 8], &[]),
+        ("no-dedicated-channel", header + 4, 100, &[0; 4], &[]),
+        ("fragment-under-header", 8, 1, &[0], &[]),
+        ("fragment-overstated", 1 << 40, 1, &[0], &[]),
+        ("pipe-attached", header + 1, 1, &[0], &[1]),
+    ];
+    for (name, fragment, total, body, kinds) in cases {
+        write(dir, name, &one(datagram(1, body, Some((fragment, total)), kinds)));
+    }
+    // An empty datagram (no header) carrying a channel: `recvmsg` returns 0 for it.
+    let mut empty = vec![0u8, 1 | 8];
+    empty.extend(u16le(0));
+    empty.extend([0, 1, 0]);
+    write(dir, "empty-with-descriptors", &empty);
+    // A zero-length shared memory region, named: reading it must give an empty slice.
+    let mut empty_memory = datagram(0, &encode(vec![], vec![], vec![0]), None, &[2]);
+    empty_memory.extend(u16le(0));
+    write(dir, "empty-memory-named", &one(empty_memory));
+    // Two messages, the second naming a channel that was never attached.
+    let mut two = vec![1u8];
+    two.extend(datagram(0, &encode(vec![], vec![], vec![]), None, &[]));
+    two.extend(datagram(0, &encode(vec![], vec![3], vec![]), None, &[4, 3, 5]));
+    write(dir, "unattached-index", &two);
 }
