@@ -11,6 +11,7 @@ mod forged_datagrams;
 mod hostile;
 mod memory;
 mod messaging;
+mod patch_crates;
 mod recorder;
 mod shell;
 mod socket;
