@@ -117,12 +117,12 @@ thread_local! {
 
 /// Deserializes the sender a `Hello` frame hands to the broker (`#[serde(deserialize_with)]`).
 ///
-/// On the wire a channel is an index into the file descriptors attached to the message, and
-/// ipc-channel looks it up without a bounds check: a peer that names a channel it did not
-/// attach would panic the decoding thread, and one that names the same channel twice would
-/// get a sender on fd -1 whose drop panics later. So a channel is accepted only in the
-/// handshake, each one named once in order (0, 1, ...), and a lookup that still fails (fewer
-/// channels attached than named) is a decoding error, not a panic.
+/// On the wire a channel is an index into the file descriptors attached to the message. Only the
+/// handshake may hand one over, each named once in order (0, 1, ...); a lookup that still fails
+/// (fewer channels attached than named) is a decoding error. (Unpatched, ipc-channel 0.23.1
+/// looked the index up without a bounds check and panicked, or handed out a sender on fd -1 for
+/// a channel named twice; WEFT's patch makes both an error, and the `catch_unwind` below stays
+/// as a backstop should a release without that patch be used.)
 pub(crate) fn deserialize_peer_sender<'de, D, T>(deserializer: D) -> Result<IpcSender<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -199,7 +199,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Listener<T> {
         let name = self.name.clone();
         let server = self.server;
         thread::Builder::new().name("weft-accept".into()).spawn(move || {
-            // ipc-channel's own checks on attached channels panic on some forged messages.
+            // A backstop: unpatched, ipc-channel's checks on attached channels panicked on some
+            // forged messages (patches/ipc-channel-0.23.1 makes them errors).
             let accepted = match panic::catch_unwind(AssertUnwindSafe(|| decoding_handshake(|| server.accept()))) {
                 Ok(accepted) => accepted.map_err(TransportError::from),
                 Err(_) => Err(TransportError::Malformed("the handshake decoder panicked".into())),
@@ -543,7 +544,8 @@ where
     F: FnMut(Vec<Inbound<T>>) -> bool + Send + 'static,
 {
     thread::Builder::new().name(format!("weft-in-{name}")).spawn(move || loop {
-        // ipc-channel's own checks on attached channels panic on some forged messages (in
+        // A backstop: unpatched, ipc-channel's checks on attached channels panicked on some
+        // forged messages (patches/ipc-channel-0.23.1 makes them errors; before it, in
         // debug builds, any unused channel): the peer's bytes end its stream, not this thread.
         let Ok(received) = panic::catch_unwind(AssertUnwindSafe(|| receiver.recv())) else {
             deliver(vec![Inbound::Malformed("the frame decoder panicked".into())]);
