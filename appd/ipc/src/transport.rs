@@ -832,6 +832,19 @@ mod tests {
         }
     }
 
+    /// A connection whose first message (a `Close`) was accepted: its sender (keep it: it owns the
+    /// socket), the sender's raw socket for forged datagrams, and the receiving end.
+    fn past_the_handshake() -> (IpcSender<Vec<UiToBroker>>, std::os::fd::RawFd, BatchReceiver<UiToBroker>) {
+        let listener = Listener::<UiToBroker>::new().expect("listener");
+        let name = listener.name().to_owned();
+        let sender = connect::<UiToBroker>(&name).expect("connect");
+        sender.send(vec![UiToBroker::Close]).expect("first message");
+        let socket = forge::socket_connected_to(&name).expect("the sender's socket");
+        let (receiver, first) = listener.accept(Duration::from_secs(5), || false).expect("accept");
+        assert!(matches!(first.as_slice(), [UiToBroker::Close]));
+        (sender, socket, receiver)
+    }
+
     /// After a good handshake, a forged datagram of every kind ends the reader with `Malformed`
     /// (which appd turns into `protocol-violation`), not a disconnect, a panic or an abort.
     #[test]
@@ -840,14 +853,8 @@ mod tests {
             return;
         }
         for kind in forge::Forgery::MALFORMED {
-            let listener = Listener::<UiToBroker>::new().expect("listener");
-            let name = listener.name().to_owned();
-            let sender = connect::<UiToBroker>(&name).expect("connect");
-            sender.send(vec![UiToBroker::Close]).expect("first message");
-            let socket = forge::socket_connected_to(&name).expect("the sender's socket");
+            let (sender, socket, receiver) = past_the_handshake();
             forge::send(socket, kind).expect("forge");
-            let (receiver, first) = listener.accept(Duration::from_secs(5), || false).expect("accept");
-            assert!(matches!(first.as_slice(), [UiToBroker::Close]));
             let (tx, rx) = mpsc::channel();
             spawn_reader("forged", receiver, move |item| tx.send(item).is_ok()).expect("reader");
             match rx.recv_timeout(Duration::from_secs(5)).expect("the reader reports") {
@@ -869,12 +876,7 @@ mod tests {
             return;
         }
         let open = || forge::open_descriptors(std::process::id()).expect("/proc");
-        let listener = Listener::<UiToBroker>::new().expect("listener");
-        let name = listener.name().to_owned();
-        let sender = connect::<UiToBroker>(&name).expect("connect");
-        sender.send(vec![UiToBroker::Close]).expect("first message");
-        let socket = forge::socket_connected_to(&name).expect("the sender's socket");
-        let (receiver, _) = listener.accept(Duration::from_secs(5), || false).expect("accept");
+        let (_sender, socket, receiver) = past_the_handshake();
         let before = open();
         let (tx, rx) = mpsc::sync_channel(0);
         let writer = std::thread::spawn(move || {
