@@ -1,9 +1,13 @@
 //! The session's UI endpoint inside the shell, and the page-facing event log.
 //!
 //! The protocol state (`UiChannel`) lives here, behind one mutex, driven from two sides: the
-//! broker's frames ([`Bridge::pump`]) and the page's posts ([`Bridge::on_post`]), both run by
-//! the channel socket's thread ([`crate::socket`]), so an echo goes from the broker's frame to
-//! the page's socket without another thread hop. Everything the page must learn becomes one
+//! broker's frames, handled on the connection's reader thread as each message (a burst of
+//! frames) arrives, and the page: its sends, on its script thread (the native carrier,
+//! [`crate::page_channel`]), or its posts ([`Bridge::on_post`]) on the channel socket's thread
+//! (the socket carrier). No other thread hop is on the way. On the native carrier, what a
+//! document must learn is queued for it as one task per burst ([`crate::documents`]).
+//!
+//! On the socket carrier, everything the page must learn becomes one
 //! JSON line in the event log, numbered by a cursor. The page's connection follows the log; the
 //! page acknowledges the cursor it has handled on its posts, which trims the log, and a
 //! connection that replaces another (the binding reconnecting) replays what was not
@@ -18,18 +22,20 @@ use weft_ipc::lock;
 use weft_ipc::transport::{Bootstrap, Inbound, TransportError};
 use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
+use crate::documents::{Documents, Generation};
 use crate::probe::Probe;
+use script::page_channel::{PageChannelError, PageChannelErrorName, PageChannelEvent, PageChannelSender};
 
 /// Events the log may hold before the page has read them. Messages are bounded by credit and
 /// verdicts by the pending-send bound; this is a backstop against a page that never reads.
 const MAX_LOG: usize = 8192;
 
-/// Frames from the broker handled together (one lock, one chunk to the page).
-const MAX_BURST: usize = 256;
-/// Frames from the broker received and not yet handled; the receiving thread waits beyond.
-const MAX_UNHANDLED_FRAMES: usize = 4096;
-
-type Frames = tokio::sync::mpsc::Receiver<Inbound<BrokerToUi>>;
+/// Where the reader thread's bursts go: held until the bridge's state exists (frames can
+/// arrive with the welcome), then handled at once.
+enum Route {
+    Waiting(Vec<Inbound<BrokerToUi>>),
+    Ready(std::sync::Weak<Mutex<State>>),
+}
 
 /// How long the shell's exit waits for the page's connection to close the orderly way.
 pub const PAGE_CLOSE_WAIT: Duration = Duration::from_millis(600);
@@ -76,8 +82,11 @@ pub struct PageSend {
 
 struct State {
     connection: UiConnection,
-    /// Channel sequence → the page's promise id.
-    ids: HashMap<u64, u64>,
+    /// Channel sequence → the document that sent it (0 on the socket path) and its promise id.
+    ids: HashMap<u64, (Generation, u64)>,
+    /// The page's documents, once one has attached through the native page channel
+    /// ([`crate::page_channel`]); `None` on the socket path.
+    native: Option<Documents>,
     /// Sizes of messages shown to the page and not yet reported consumed.
     shown_sizes: VecDeque<u64>,
     log: VecDeque<(u64, String)>,
@@ -99,6 +108,8 @@ struct State {
     consumed_total: u64,
     last_activity: Instant,
     ended: Option<String>,
+    /// The detail of the session's end, for documents that attach after it.
+    end_detail: String,
     /// Benchmarks only (`--probe`): the shell's share of lone round trips.
     probe: Option<Arc<Probe>>,
 }
@@ -107,8 +118,6 @@ struct State {
 #[derive(Clone)]
 pub struct Bridge {
     state: Arc<Mutex<State>>,
-    /// The broker's frames, until [`Bridge::pump`] takes them.
-    frames: Arc<Mutex<Option<Frames>>>,
     token: Arc<str>,
     app_name: Arc<str>,
     /// appd launched the session in test mode.
@@ -137,19 +146,35 @@ impl Bridge {
     /// Joins the session described by `bootstrap` and starts relaying. `token` is the secret
     /// the page's binding must present. `probe` (benchmarks only) times lone round trips.
     pub fn connect(bootstrap: &Bootstrap, token: String, probe: Option<Arc<Probe>>) -> Result<Bridge, TransportError> {
-        let (frames_tx, frames) = tokio::sync::mpsc::channel::<Inbound<BrokerToUi>>(MAX_UNHANDLED_FRAMES);
+        let route = Arc::new(Mutex::new(Route::Waiting(Vec::new())));
+        let reader_route = route.clone();
         let reader_probe = probe.clone();
-        let connection = UiConnection::connect(bootstrap, Duration::from_secs(10), move |item| {
+        let connection = UiConnection::connect_batched(bootstrap, Duration::from_secs(10), move |burst| {
             if let Some(probe) = &reader_probe {
                 probe.frame_received();
             }
-            frames_tx.blocking_send(item).is_ok()
+            // The route's lock orders these bursts after the ones held before the state existed.
+            let mut route = lock(&reader_route);
+            match &mut *route {
+                Route::Waiting(held) => {
+                    held.extend(burst);
+                    true
+                }
+                Route::Ready(state) => match state.upgrade() {
+                    Some(state) => {
+                        on_inbound(&state, burst);
+                        true
+                    }
+                    None => false,
+                },
+            }
         })?;
         let welcome = connection.channel.welcome().clone();
         let desired = connection.channel.desired_size();
         let mut state = State {
             connection,
             ids: HashMap::new(),
+            native: None,
             shown_sizes: VecDeque::new(),
             log: VecDeque::new(),
             next_cursor: 1,
@@ -163,6 +188,7 @@ impl Bridge {
             consumed_total: 0,
             last_activity: Instant::now(),
             ended: None,
+            end_detail: String::new(),
             probe,
         };
         state.push(json!({
@@ -173,34 +199,23 @@ impl Bridge {
             "uiEventTypes": welcome.ui_event_types,
             "desiredSize": desired,
         }));
+        let state = Arc::new(Mutex::new(state));
+        {
+            let mut route = lock(&route);
+            if let Route::Waiting(held) = std::mem::replace(&mut *route, Route::Ready(Arc::downgrade(&state))) {
+                if !held.is_empty() {
+                    on_inbound(&state, held);
+                }
+            }
+        }
         let bridge = Bridge {
-            state: Arc::new(Mutex::new(state)),
-            frames: Arc::new(Mutex::new(Some(frames))),
+            state,
             token: token.into(),
             app_name: welcome.app_name.as_str().into(),
             test_control: welcome.test_control,
             test_driver: false,
         };
         Ok(bridge)
-    }
-
-    /// Handles the broker's frames until the connection ends: everything already received is
-    /// handled under one lock and reaches the page as one chunk (a burst of echoes, verdicts
-    /// and credit is one socket message). Runs once; a second call returns at once.
-    pub async fn pump(&self) {
-        let Some(mut frames) = lock(&self.frames).take() else {
-            return;
-        };
-        while let Some(first) = frames.recv().await {
-            let mut burst = vec![first];
-            while burst.len() < MAX_BURST {
-                match frames.try_recv() {
-                    Ok(item) => burst.push(item),
-                    Err(_) => break,
-                }
-            }
-            self.on_inbound(burst);
-        }
     }
 
     /// The app's name, from its manifest.
@@ -216,23 +231,6 @@ impl Bridge {
     /// The round-trip probe, when the shell runs with `--probe` (benchmarks only).
     pub fn probe(&self) -> Option<Arc<Probe>> {
         lock(&self.state).probe.clone()
-    }
-
-    fn on_inbound(&self, burst: Vec<Inbound<BrokerToUi>>) {
-        let mut state = lock(&self.state);
-        let mut out = Vec::new();
-        let mut notices = Vec::new();
-        for item in burst {
-            match item {
-                Inbound::Frame(frame) => state.connection.channel.on_frame(frame, &mut out, &mut notices),
-                end => {
-                    if let Some((reason, detail)) = transport_end_reason(&end) {
-                        state.connection.channel.on_transport_end(reason, &detail, &mut notices);
-                    }
-                }
-            }
-        }
-        state.finish(out, notices);
     }
 
     /// Handles a post from the page (already authorised).
@@ -265,7 +263,7 @@ impl Bridge {
         for send in post.sends {
             match state.connection.channel.send(&send.message_type, send.payload, &mut out) {
                 Ok(sequence) => {
-                    state.ids.insert(sequence, send.id);
+                    state.ids.insert(sequence, (0, send.id));
                 }
                 Err(rejection) => state.push(json!({
                     "kind": "rejected", "id": send.id, "name": rejection.kind.name(), "message": rejection.detail,
@@ -383,7 +381,168 @@ impl Bridge {
     }
 }
 
+/// The native page channel's side of the bridge ([`crate::page_channel`]): documents attach,
+/// send, report what they dispatched and detach, each on the page's script thread.
+impl Bridge {
+    /// Attaches a document (it becomes the current one). Returns its generation; what it must
+    /// learn first (messages held while no document was attached, or the session's end) is
+    /// queued for it.
+    pub fn attach_document(&self, sender: PageChannelSender) -> Generation {
+        let mut state = lock(&self.state);
+        let mut out = Vec::new();
+        if let Some(probe) = &state.probe {
+            probe.connection_opened();
+        }
+        let documents = state.native.get_or_insert_with(Documents::default);
+        let (generation, replaced) = documents.attach(sender);
+        let held = documents.take_held();
+        if let Some(replaced) = replaced {
+            tracing::info!(generation, replaced, "a new document of the app took the channel");
+            state.release_shown(&mut out);
+        }
+        if generation > 1 {
+            // Not the app's first document: the core sends its state again.
+            state.connection.channel.page_attached(&mut out);
+        }
+        for message in held {
+            state.shown_sizes.push_back(message.size() as u64);
+            if let Some(documents) = &mut state.native {
+                documents.push(generation, page_message(message));
+            }
+        }
+        if let Some(reason) = state.ended.clone() {
+            let detail = state.end_detail.clone();
+            if let Some(documents) = &mut state.native {
+                documents.push(generation, PageChannelEvent::End { reason, detail });
+            }
+        }
+        state.finish(out, Vec::new());
+        generation
+    }
+
+    /// A send from document `generation`, numbered `id` by the page. `Err` settles it at once.
+    pub fn document_send(
+        &self,
+        generation: Generation,
+        id: u64,
+        message_type: String,
+        payload: String,
+    ) -> Result<(), PageChannelError> {
+        let mut state = lock(&self.state);
+        if let Some(reason) = &state.ended {
+            return Err(PageChannelError::new(
+                PageChannelErrorName::InvalidStateError,
+                format!("the session has ended: {reason}"),
+            ));
+        }
+        if state.native.as_ref().and_then(Documents::current) != Some(generation) {
+            return Err(PageChannelError::new(
+                PageChannelErrorName::InvalidStateError,
+                "a newer document of this app holds the channel",
+            ));
+        }
+        state.received_sends += 1;
+        if let Some(probe) = &state.probe {
+            probe.post(Instant::now(), &[payload.len()]);
+        }
+        let mut out = Vec::new();
+        let result = match state.connection.channel.send(&message_type, payload, &mut out) {
+            Ok(sequence) => {
+                state.ids.insert(sequence, (generation, id));
+                Ok(())
+            }
+            Err(rejection) => Err(page_error(&rejection)),
+        };
+        state.finish(out, Vec::new());
+        result
+    }
+
+    /// Document `generation` has dispatched `messages` more message events.
+    pub fn document_consumed(&self, generation: Generation, messages: u32) {
+        let mut state = lock(&self.state);
+        if state.native.as_ref().and_then(Documents::current) != Some(generation) {
+            return;
+        }
+        state.consumed_total += u64::from(messages);
+        let n = (messages as usize).min(state.shown_sizes.len());
+        let bytes: u64 = state.shown_sizes.drain(..n).sum();
+        let mut out = Vec::new();
+        state.connection.channel.consumed(n as u32, bytes, &mut out);
+        state.finish(out, Vec::new());
+    }
+
+    /// How many more messages the page may send now (`desiredSize`).
+    pub fn desired_size(&self) -> i64 {
+        lock(&self.state).connection.channel.desired_size()
+    }
+
+    /// Document `generation` is going away.
+    pub fn detach_document(&self, generation: Generation) {
+        let mut state = lock(&self.state);
+        let Some(documents) = &mut state.native else {
+            return;
+        };
+        if documents.detach(generation) {
+            tracing::debug!(generation, "the app's document detached");
+            let mut out = Vec::new();
+            state.release_shown(&mut out);
+            state.finish(out, Vec::new());
+        }
+    }
+
+    /// The session's id and size limit, for a document attaching.
+    pub fn channel_facts(&self) -> (String, u64) {
+        let state = lock(&self.state);
+        let welcome = state.connection.channel.welcome();
+        (welcome.session_id.0.clone(), u64::from(welcome.max_message_bytes))
+    }
+}
+
+/// Handles one burst of the broker's frames (one message from it), under one lock.
+fn on_inbound(state: &Mutex<State>, burst: Vec<Inbound<BrokerToUi>>) {
+    let mut state = lock(state);
+    let mut out = Vec::new();
+    let mut notices = Vec::new();
+    for item in burst {
+        match item {
+            Inbound::Frame(frame) => state.connection.channel.on_frame(frame, &mut out, &mut notices),
+            end => {
+                if let Some((reason, detail)) = transport_end_reason(&end) {
+                    state.connection.channel.on_transport_end(reason, &detail, &mut notices);
+                }
+            }
+        }
+    }
+    state.finish(out, notices);
+}
+
+/// A broker rejection as the page's error.
+fn page_error(rejection: &weft_ipc::rejection::Rejection) -> PageChannelError {
+    let name = match rejection.kind.name() {
+        "DataError" => PageChannelErrorName::DataError,
+        "QuotaExceededError" => PageChannelErrorName::QuotaExceededError,
+        "InvalidStateError" => PageChannelErrorName::InvalidStateError,
+        _ => PageChannelErrorName::OperationError,
+    };
+    PageChannelError::new(name, rejection.detail.clone())
+}
+
+/// A state update as the page's message event.
+fn page_message(e: weft_ipc::envelope::Envelope) -> PageChannelEvent {
+    PageChannelEvent::Message { message_type: e.message_type, sequence: e.sequence, payload: e.payload }
+}
+
 impl State {
+    /// Messages shown to a document that will never dispatch them (it was replaced or went
+    /// away) count as consumed, so the broker's window does not shrink for good.
+    fn release_shown(&mut self, out: &mut Vec<UiToBroker>) {
+        let n = self.shown_sizes.len();
+        if n > 0 {
+            let bytes: u64 = self.shown_sizes.drain(..).sum();
+            self.connection.channel.consumed(n as u32, bytes, out);
+        }
+    }
+
     /// Forgets the logged events up to and including `cursor` (the page has handled them).
     fn forget_through(&mut self, cursor: u64) {
         while self.log.front().is_some_and(|(c, _)| *c <= cursor) {
@@ -447,29 +606,81 @@ impl State {
         for notice in notices {
             match notice {
                 UiNotice::Admitted(sequence) => {
-                    if let Some(id) = self.ids.remove(&sequence) {
-                        self.push(json!({"kind": "admitted", "id": id}));
+                    if let Some((generation, id)) = self.ids.remove(&sequence) {
+                        match &mut self.native {
+                            Some(documents) => {
+                                documents.push(generation, PageChannelEvent::Settled { id, result: Ok(()) })
+                            }
+                            None => self.push(json!({"kind": "admitted", "id": id})),
+                        }
                     }
                 }
                 UiNotice::Rejected(sequence, r) => {
-                    if let Some(id) = self.ids.remove(&sequence) {
-                        self.push(json!({"kind": "rejected", "id": id, "name": r.kind.name(), "message": r.detail}));
+                    if let Some((generation, id)) = self.ids.remove(&sequence) {
+                        match &mut self.native {
+                            Some(documents) => documents
+                                .push(generation, PageChannelEvent::Settled { id, result: Err(page_error(&r)) }),
+                            None => self.push(
+                                json!({"kind": "rejected", "id": id, "name": r.kind.name(), "message": r.detail}),
+                            ),
+                        }
                     }
                 }
                 UiNotice::Message(e) => {
                     if let Some(probe) = &self.probe {
                         probe.message_handled();
                     }
-                    self.shown_sizes.push_back(e.size() as u64);
-                    self.push_message(&e);
+                    match &mut self.native {
+                        Some(documents) if documents.current().is_some() => {
+                            self.shown_sizes.push_back(e.size() as u64);
+                            documents.push_current(page_message(e));
+                        }
+                        Some(documents) => documents.hold(e),
+                        None => {
+                            self.shown_sizes.push_back(e.size() as u64);
+                            self.push_message(&e);
+                        }
+                    }
                 }
-                UiNotice::Error(r) => self.push(json!({"kind": "error", "name": r.kind.name(), "message": r.detail})),
+                UiNotice::Error(r) => match &mut self.native {
+                    Some(documents) => {
+                        if !documents.push_current(PageChannelEvent::Error(page_error(&r))) {
+                            tracing::warn!(name = r.kind.name(), detail = %r.detail, "an error for the page, with no document attached");
+                        }
+                    }
+                    None => self.push(json!({"kind": "error", "name": r.kind.name(), "message": r.detail})),
+                },
                 UiNotice::SessionEnd(end) => {
                     tracing::info!(reason = %end.reason, detail = %end.detail, "session ended");
                     self.ended = Some(end.reason.code().to_owned());
-                    self.push(json!({"kind": "sessionend", "reason": end.reason.code(), "detail": end.detail}));
+                    self.end_detail = end.detail.clone();
+                    match &mut self.native {
+                        Some(documents) => documents.push_all(PageChannelEvent::End {
+                            reason: end.reason.code().to_owned(),
+                            detail: end.detail.clone(),
+                        }),
+                        None => {
+                            self.push(json!({"kind": "sessionend", "reason": end.reason.code(), "detail": end.detail}))
+                        }
+                    }
                 }
             }
+        }
+        if let Some(documents) = &mut self.native {
+            self.last_activity = Instant::now();
+            // The page lowers its own `desiredSize` as it sends; it learns of rises (credit).
+            let desired = self.connection.channel.desired_size();
+            if desired > self.last_desired && self.ended.is_none() {
+                documents.push_current(PageChannelEvent::DesiredSizeChanged);
+            }
+            self.last_desired = desired;
+            let deliveries = documents.flush();
+            if let (Some(probe), true) = (self.probe.as_ref(), deliveries > 0) {
+                // Handed to the page's event loop: the native carrier's "written".
+                probe.chunk_flushed();
+                probe.chunk_written();
+            }
+            return;
         }
         let desired = self.connection.channel.desired_size();
         if desired != self.last_desired && self.ended.is_none() {

@@ -3,7 +3,7 @@
 
 use crate::bridge::Bridge;
 use crate::policy::UiPolicy;
-use crate::view::AppView;
+use crate::view::{AppView, ChannelCarrier, PageSetup};
 use servo::{EventLoopWaker, RenderingContext, SoftwareRenderingContext};
 use std::cell::RefCell;
 use std::io::Write;
@@ -37,6 +37,8 @@ pub struct HeadlessOptions {
     /// Benchmarks only: once the page's done marker is seen, write the bridge's round-trip
     /// probe figures here as JSON ([`crate::probe`]), before the app closes.
     pub probe: Option<PathBuf>,
+    /// How the page's `weft.channel` reaches the session.
+    pub carrier: ChannelCarrier,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -54,7 +56,26 @@ impl Default for HeadlessOptions {
             done_marker: None,
             first_paint: None,
             probe: None,
+            carrier: ChannelCarrier::default(),
         }
+    }
+}
+
+/// How long Servo may take to shut down once a headless run is over.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
+/// On drop, starts a thread that exits the process after the given time: the run is over and
+/// only Servo's shutdown remains, which a page spinning in a script can block forever.
+struct ExitIfStuck(Duration);
+
+impl Drop for ExitIfStuck {
+    fn drop(&mut self) {
+        let after = self.0;
+        let _ = std::thread::Builder::new().name("weft-exit-guard".into()).spawn(move || {
+            std::thread::sleep(after);
+            tracing::error!(?after, "Servo did not shut down (a page script that never yields?); exiting");
+            std::process::exit(3);
+        });
     }
 }
 
@@ -100,13 +121,15 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let view = AppView::new(
         context,
         Box::new(waker.clone()),
-        policy,
-        entry,
+        PageSetup { policy, entry, carrier: options.carrier },
         bridge.clone(),
         Box::new(|webview| webview.paint()),
         1.0,
     )?;
 
+    // Dropped before `view`: if Servo's shutdown then hangs (a page script that never yields
+    // keeps its script thread from stopping), the process still exits.
+    let _exit_if_stuck = ExitIfStuck(SHUTDOWN_WAIT);
     let report = RefCell::new(match &options.report {
         Some(path) => Some(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => None,

@@ -2,7 +2,10 @@
 //!
 //! - [`bridge`]: the session's UI endpoint (the shared `weft_ipc::ui_client` state machine)
 //!   and the page-facing event log that the binding reads.
-//! - [`socket`]: the binding's transport, a WebSocket server on 127.0.0.1 gated by the token.
+//! - [`page_channel`] and [`documents`]: `weft.channel` on Servo's page channel embedder API
+//!   (WEFT's patched `servo-script`): which documents get it, and which one is current.
+//! - [`socket`]: the earlier carrier's transport (`--channel socket`), a WebSocket server on
+//!   127.0.0.1 gated by the token; also the test driver's.
 //! - [`policy`]: what the app's webview may load or navigate to (only its own `ui/`).
 //! - [`view`]: Servo, the app's webview, and its delegate.
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
@@ -10,13 +13,17 @@
 //! - [`bench_page`]: benchmarks only — a local page with no session, binding or policy.
 //! - [`probe`]: benchmarks only — the shell's share of each lone round trip (`--probe`).
 //!
-//! **Architecture invariant:** the page reaches the session only through [`socket`], and only
+//! **Architecture invariant:** the page reaches the session only through the channel its
+//! carrier gives the top-level document of the app's `ui/`: on the native carrier, the
+//! document [`page_channel`] offers it to (decided in Rust); on the socket carrier, [`socket`]
 //! with the per-session token that the binding (in `resources/weft-channel.js`) holds in a
 //! closure. Everything the page sends is re-checked by the broker in `weft-appd`.
 
 pub mod bench_page;
 pub mod bridge;
+pub mod documents;
 pub mod headless;
+pub mod page_channel;
 pub mod policy;
 pub mod probe;
 pub mod socket;

@@ -40,7 +40,8 @@ impl UiPolicy {
         self.is_inside_ui(url) || url.as_str() == "about:blank"
     }
 
-    fn is_inside_ui(&self, url: &Url) -> bool {
+    /// Whether `url` is a file inside the app's `ui/`.
+    pub fn is_inside_ui(&self, url: &Url) -> bool {
         if url.scheme() != "file" {
             return false;
         }

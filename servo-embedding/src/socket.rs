@@ -74,8 +74,7 @@ struct TestDriverRequest {
 }
 
 impl ChannelSocket {
-    /// Binds an ephemeral port on 127.0.0.1 and serves `bridge` on it from a thread of its own,
-    /// which also handles the broker's frames ([`Bridge::pump`]).
+    /// Binds an ephemeral port on 127.0.0.1 and serves `bridge` on it from a thread of its own.
     pub fn start(bridge: Bridge) -> std::io::Result<ChannelSocket> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
@@ -85,15 +84,10 @@ impl ChannelSocket {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         std::thread::Builder::new().name("weft-socket".into()).spawn(move || {
             runtime.block_on(async move {
-                // The broker's frames are handled on this thread too (see `Bridge::pump`).
-                let pump = bridge.clone();
-                let pump = tokio::spawn(async move { pump.pump().await });
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => serve(listener, own, bridge).await,
                     Err(e) => tracing::error!(error = %e, "cannot serve the channel socket"),
                 }
-                // Not serving the page: still follow the session, so its end is seen.
-                let _ = pump.await;
             })
         })?;
         tracing::info!(port, "channel socket listening on 127.0.0.1");

@@ -2,6 +2,7 @@
 //! delegate that routes Servo's callbacks and does nothing else. Shared by every window kind.
 
 use crate::bridge::Bridge;
+use crate::page_channel::AppPageChannels;
 use crate::policy::UiPolicy;
 use crate::socket::ChannelSocket;
 use servo::{
@@ -89,6 +90,28 @@ impl WebViewDelegate for Delegate {
     }
 }
 
+/// How the page's `weft.channel` reaches the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ChannelCarrier {
+    /// Servo's page channel embedder API ([`crate::page_channel`]): a WebIDL interface, no
+    /// socket, no token. The default.
+    #[default]
+    Native,
+    /// The earlier carrier: a user script over a loopback WebSocket ([`crate::socket`]); kept
+    /// beside the native one until the switch is complete (`weft-shell --channel socket`).
+    Socket,
+}
+
+/// What the webview shows and how its page reaches the session.
+pub struct PageSetup {
+    /// What the webview may load.
+    pub policy: UiPolicy,
+    /// The first document (`ui/index.html`).
+    pub entry: Url,
+    /// How `weft.channel` reaches the session.
+    pub carrier: ChannelCarrier,
+}
+
 /// A running app view.
 pub struct AppView {
     /// The engine.
@@ -97,36 +120,56 @@ pub struct AppView {
     pub webview: WebView,
     /// What the delegate saw.
     pub state: Rc<ViewState>,
-    /// The binding's transport.
-    pub socket: ChannelSocket,
+    /// The socket carrier's transport (also the test driver's), when it runs.
+    pub socket: Option<ChannelSocket>,
     // Dropping the manager destroys it inside Servo: keep it as long as the view.
     _user_content: Rc<UserContentManager>,
 }
 
 impl AppView {
-    /// Builds Servo and the app's webview on `rendering_context`, loading `ui/index.html`, and
-    /// starts the channel socket that its binding talks to. `on_frame` runs when Servo has a new
-    /// frame (headless: paint it; a window: ask for a redraw); `scale` is the HiDPI factor.
-    /// Fails only if the socket cannot listen on 127.0.0.1.
+    /// Builds Servo and the app's webview on `rendering_context`, loading `page.entry`, and
+    /// connects its `weft.channel` to the session: the native carrier installs the page channel
+    /// handler; the socket carrier (and the test driver) start the channel socket. `on_frame`
+    /// runs when Servo has a new frame (headless: paint it; a window: ask for a redraw); `scale`
+    /// is the HiDPI factor. Fails if the handler is already installed in this process or the
+    /// socket cannot listen on 127.0.0.1.
     pub fn new(
         rendering_context: Rc<dyn RenderingContext>,
         waker: Box<dyn EventLoopWaker>,
-        policy: UiPolicy,
-        entry: Url,
+        page: PageSetup,
         bridge: Bridge,
         on_frame: Box<dyn Fn(&WebView)>,
         scale: f32,
     ) -> Result<AppView, String> {
-        let socket = ChannelSocket::start(bridge.clone())
-            .map_err(|e| format!("cannot listen for the page's channel on 127.0.0.1: {e}"))?;
-        let policy = policy.with_socket(socket.clone());
+        let PageSetup { policy, entry, carrier } = page;
+        let native = match carrier {
+            ChannelCarrier::Native => Some(AppPageChannels::install(bridge.clone(), policy.clone())?),
+            ChannelCarrier::Socket => None,
+        };
+        // The socket serves the socket carrier's binding and, in test mode only, the test driver.
+        let socket = if native.is_none() || bridge.test_driver_enabled() {
+            Some(
+                ChannelSocket::start(bridge.clone())
+                    .map_err(|e| format!("cannot listen for the page's channel on 127.0.0.1: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let policy = match &socket {
+            Some(socket) => policy.with_socket(socket.clone()),
+            None => policy,
+        };
         let servo = ServoBuilder::default().event_loop_waker(waker).build();
         let user_content = Rc::new(UserContentManager::new(&servo));
-        let binding = crate::binding_source(policy.base().as_str(), &socket.channel_url());
-        user_content.add_script(Rc::new(UserScript::new(binding, None)));
-        if bridge.test_driver_enabled() {
-            let driver = crate::test_driver_source(policy.base().as_str(), &socket.test_driver_url());
-            user_content.add_script(Rc::new(UserScript::new(driver, None)));
+        if let Some(socket) = &socket {
+            if native.is_none() {
+                let binding = crate::binding_source(policy.base().as_str(), &socket.channel_url());
+                user_content.add_script(Rc::new(UserScript::new(binding, None)));
+            }
+            if bridge.test_driver_enabled() {
+                let driver = crate::test_driver_source(policy.base().as_str(), &socket.test_driver_url());
+                user_content.add_script(Rc::new(UserScript::new(driver, None)));
+            }
         }
         let state = Rc::new(ViewState::default());
         let delegate = Rc::new(Delegate { policy, state: state.clone(), on_frame });
@@ -136,6 +179,9 @@ impl AppView {
             .url(entry)
             .delegate(delegate)
             .build();
+        if let Some(native) = native {
+            native.set_webview(webview.id());
+        }
         Ok(AppView { servo, webview, state, socket, _user_content: user_content })
     }
 }

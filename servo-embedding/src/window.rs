@@ -5,6 +5,7 @@
 use crate::bridge::Bridge;
 use crate::policy::UiPolicy;
 use crate::view::AppView;
+use crate::view::{ChannelCarrier, PageSetup};
 use servo::{
     DevicePoint, EventLoopWaker, InputEvent, Key, KeyState, KeyboardEvent, MouseButton, MouseButtonAction,
     MouseButtonEvent, MouseMoveEvent, NamedKey, RenderingContext, WheelDelta, WheelEvent, WheelMode,
@@ -44,13 +45,19 @@ struct App {
     ui_dir: std::path::PathBuf,
     title: String,
     bridge: Bridge,
+    carrier: ChannelCarrier,
     waker: ProxyWaker,
     running: Option<Running>,
     error: Option<String>,
 }
 
 /// Opens the app's window and runs until it is closed or the session ends.
-pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge) -> Result<Option<String>, String> {
+pub fn run(
+    ui_dir: &std::path::Path,
+    title: &str,
+    bridge: Bridge,
+    carrier: ChannelCarrier,
+) -> Result<Option<String>, String> {
     crate::install_crypto_provider();
     let event_loop = EventLoop::<()>::with_user_event().build().map_err(|e| format!("no display: {e}"))?;
     let waker = ProxyWaker(event_loop.create_proxy());
@@ -58,6 +65,7 @@ pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge) -> Result<Opti
         ui_dir: ui_dir.to_owned(),
         title: title.to_owned(),
         bridge: bridge.clone(),
+        carrier,
         waker,
         running: None,
         error: None,
@@ -98,8 +106,7 @@ impl App {
         let view = AppView::new(
             context.clone() as Rc<dyn RenderingContext>,
             Box::new(self.waker.clone()),
-            policy,
-            entry,
+            PageSetup { policy, entry, carrier: self.carrier },
             self.bridge.clone(),
             Box::new(move |_| redraw.request_redraw()),
             window.scale_factor() as f32,

@@ -13,6 +13,9 @@
 //!   JSON, where the shell's share of each lone round trip went (`weft_servo_embedding::probe`).
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
+//! - `--channel native|socket`: how the page's `weft.channel` reaches the session: Servo's page
+//!   channel embedder API (`native`, the default) or the earlier user script over a loopback
+//!   WebSocket (`socket`, kept beside it until the switch is complete).
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
 //! - default: the Servo window (winit, X11 or Wayland); needs a display.
 //! - `--bench-page FILE [--report FILE] [--until-console LINE] [--timeout S]`: benchmarks only
@@ -28,12 +31,13 @@ use std::time::Duration;
 use weft_servo_embedding::bridge::Bridge;
 use weft_servo_embedding::headless::{self, HeadlessOptions};
 use weft_servo_embedding::probe::Probe;
+use weft_servo_embedding::view::ChannelCarrier;
 
 /// What this process does, from the command line.
 enum Mode {
     Console { script: Vec<String> },
     Headless { options: HeadlessOptions, app_dir: PathBuf, test_driver: bool },
-    Window { app_dir: PathBuf },
+    Window { app_dir: PathBuf, carrier: ChannelCarrier },
     BenchPage { page: PathBuf, options: HeadlessOptions },
 }
 
@@ -59,9 +63,9 @@ fn main() -> ExitCode {
             options.timeout,
         )
         .map(|()| ExitCode::SUCCESS),
-        Mode::Window { app_dir } => {
+        Mode::Window { app_dir, carrier } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-                run_window(&app_dir)
+                run_window(&app_dir, carrier)
             } else {
                 Err("no display (DISPLAY / WAYLAND_DISPLAY unset): use --headless".into())
             }
@@ -95,6 +99,13 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--until-console" => options.done_marker = Some(value("--until-console")?),
             "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
+            "--channel" => {
+                options.carrier = match value("--channel")?.as_str() {
+                    "native" => ChannelCarrier::Native,
+                    "socket" => ChannelCarrier::Socket,
+                    other => return Err(format!("--channel is native or socket, not {other:?}")),
+                }
+            }
             "--probe" => options.probe = Some(PathBuf::from(value("--probe")?)),
             "--bench-page" => bench_page = Some(PathBuf::from(value("--bench-page")?)),
             "--size" => {
@@ -129,7 +140,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     } else if headless {
         Mode::Headless { options, app_dir, test_driver }
     } else {
-        Mode::Window { app_dir }
+        Mode::Window { app_dir, carrier: options.carrier }
     })
 }
 
@@ -156,10 +167,10 @@ fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_drive
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
-fn run_window(app_dir: &std::path::Path) -> Result<ExitCode, String> {
+fn run_window(app_dir: &std::path::Path, carrier: ChannelCarrier) -> Result<ExitCode, String> {
     let (bridge, ui_dir) = join(app_dir, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
-    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge)?))
+    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, carrier)?))
 }
 
 fn usage(problem: &str) -> ExitCode {

@@ -33,7 +33,7 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, Was
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use weft_ipc::frames::{Capability, CoreLimits, CoreWelcome};
 
-/// The `bindgen!` output for the `core` world of `wit/world.wit`.
+/// The `bindgen!` output for the `core` world of `wit/world.wit` (`weft:app@0.2.0`, current).
 mod bindings {
     wasmtime::component::bindgen!({
         world: "core",
@@ -43,8 +43,29 @@ mod bindings {
     });
 }
 
+/// The `bindgen!` output for `wit-0.1/world.wit` (`weft:app@0.1.0`): cores built before
+/// `page-attached` existed keep running; they are not told of a new page.
+mod bindings_0_1 {
+    wasmtime::component::bindgen!({
+        world: "core",
+        path: "wit-0.1",
+        imports: { "weft:app/host.emit-state": trappable, "weft:app/host.log": trappable },
+    });
+}
+
 use bindings::weft::app::host::{EmitError, Host};
-use bindings::{Core, CorePre};
+
+/// A core of either world version, linked and ready to instantiate.
+enum CorePre {
+    Current(bindings::CorePre<HostState>),
+    V0_1(bindings_0_1::CorePre<HostState>),
+}
+
+/// An instantiated core of either world version.
+enum Core {
+    Current(bindings::Core),
+    V0_1(bindings_0_1::Core),
+}
 
 /// The trap message of a fault injected by a test ([`CoreInstance::arm_test_trap`]).
 pub const INJECTED_TRAP: &str = "trap injected by the test driver";
@@ -121,7 +142,7 @@ pub struct Sandbox {
 
 /// A compiled, linked core, ready to instantiate.
 pub struct LoadedCore {
-    pre: CorePre<HostState>,
+    pre: CorePre,
 }
 
 impl Sandbox {
@@ -133,8 +154,10 @@ impl Sandbox {
         let engine = Engine::new(&wasm).map_err(|e| SandboxError::Engine(format!("{e:?}")))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| SandboxError::Engine(format!("wasi: {e:?}")))?;
-        Core::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |h| h)
-            .map_err(|e| SandboxError::Engine(format!("weft:app/host: {e:?}")))?;
+        bindings::Core::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |h| h)
+            .map_err(|e| SandboxError::Engine(format!("weft:app/host@0.2.0: {e:?}")))?;
+        bindings_0_1::Core::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |h| h)
+            .map_err(|e| SandboxError::Engine(format!("weft:app/host@0.1.0: {e:?}")))?;
         let ticker =
             EpochTicker::start(engine.clone()).map_err(|e| SandboxError::Engine(format!("epoch ticker: {e}")))?;
         Ok(Sandbox { engine, linker, config, ticker: Arc::new(ticker), cache: None })
@@ -167,7 +190,15 @@ impl Sandbox {
         .map_err(|e| SandboxError::Load(format!("{e:?}")))?;
         tracing::info!(ms = started.elapsed().as_secs_f64() * 1e3, cache = ?outcome, "core compiled or loaded");
         let pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
-        let pre = CorePre::new(pre).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
+        // The current world first; a core without `page-attached` is tried as 0.1.0, and if it
+        // fits neither, the error names what the current world expects.
+        let pre = match bindings::CorePre::new(pre.clone()) {
+            Ok(current) => CorePre::Current(current),
+            Err(current) => match bindings_0_1::CorePre::new(pre) {
+                Ok(old) => CorePre::V0_1(old),
+                Err(_) => return Err(SandboxError::Link(format!("{current:?}"))),
+            },
+        };
         Ok(LoadedCore { pre })
     }
 
@@ -206,7 +237,10 @@ impl Sandbox {
         // Start functions run during instantiation: give them the same deadline.
         store.set_epoch_deadline(deadline_ticks);
         log.start_call();
-        let core = core.pre.instantiate(&mut store);
+        let core = match &core.pre {
+            CorePre::Current(pre) => pre.instantiate(&mut store).map(Core::Current),
+            CorePre::V0_1(pre) => pre.instantiate(&mut store).map(Core::V0_1),
+        };
         log.end_call();
         let core = core.map_err(|e| SandboxError::Instantiate(format!("{e:?}")))?;
         Ok(CoreInstance {
@@ -263,7 +297,10 @@ impl CoreInstance {
     /// Calls the core's `init` under the deadline. `Ok(Err(_))` is the core's own refusal.
     pub fn init(&mut self) -> Result<Result<(), String>, GuestFault> {
         self.arm();
-        let result = self.core.call_init(&mut self.store);
+        let result = match &self.core {
+            Core::Current(core) => core.call_init(&mut self.store),
+            Core::V0_1(core) => core.call_init(&mut self.store),
+        };
         self.log.end_call();
         self.classify("init", result)
     }
@@ -272,9 +309,35 @@ impl CoreInstance {
     /// error for this event; the session goes on.
     pub fn handle_event(&mut self, message_type: &str, payload: &str) -> Result<Result<(), String>, GuestFault> {
         self.arm();
-        let result = self.core.call_handle_event(&mut self.store, message_type, payload);
+        let result = match &self.core {
+            Core::Current(core) => core.call_handle_event(&mut self.store, message_type, payload),
+            Core::V0_1(core) => core.call_handle_event(&mut self.store, message_type, payload),
+        };
         self.log.end_call();
         self.classify("handle-event", result)
+    }
+
+    /// Calls the core's `page-attached` under the deadline: a new document of the app's UI
+    /// attached. `Ok(None)`: the core is of world 0.1.0 and has no such export.
+    pub fn page_attached(&mut self) -> Result<Option<Result<(), String>>, GuestFault> {
+        if !matches!(self.core, Core::Current(_)) {
+            return Ok(None);
+        }
+        self.arm();
+        let result = match &self.core {
+            Core::Current(core) => core.call_page_attached(&mut self.store),
+            Core::V0_1(_) => Ok(Ok(())),
+        };
+        self.log.end_call();
+        self.classify("page-attached", result).map(Some)
+    }
+
+    /// The version of the `weft:app` world the core was built against.
+    pub fn world_version(&self) -> &'static str {
+        match self.core {
+            Core::Current(_) => "0.2.0",
+            Core::V0_1(_) => "0.1.0",
+        }
     }
 
     /// Test mode: the core's next call to a host function traps (with [`INJECTED_TRAP`]).
@@ -355,6 +418,26 @@ impl Host for HostState {
         self.injected_trap()?;
         self.log.log(&message);
         Ok(())
+    }
+}
+
+impl bindings_0_1::weft::app::host::Host for HostState {
+    fn emit_state(
+        &mut self,
+        message_type: String,
+        payload: String,
+        coalesce_key: Option<String>,
+    ) -> wasmtime::Result<Result<(), bindings_0_1::weft::app::host::EmitError>> {
+        use bindings_0_1::weft::app::host::EmitError as Old;
+        Ok(Host::emit_state(self, message_type, payload, coalesce_key)?.map_err(|e| match e {
+            EmitError::InvalidJson(detail) => Old::InvalidJson(detail),
+            EmitError::Backpressure => Old::Backpressure,
+            EmitError::SessionClosed => Old::SessionClosed,
+        }))
+    }
+
+    fn log(&mut self, message: String) -> wasmtime::Result<()> {
+        Host::log(self, message)
     }
 }
 

@@ -90,7 +90,8 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
         Err(fault) => return fault_outcome(link, fault),
     }
 
-    let mut session = Session { link, inbound, early, core, rejected: 0, backpressure_reported: 0 };
+    let mut session =
+        Session { link, inbound, early, core, rejected: 0, backpressure_reported: 0, page_attached: false };
     let outcome = session.start().and_then(|()| session.relay());
     session.finish(outcome)
 }
@@ -158,6 +159,8 @@ struct Session {
     core: CoreInstance,
     rejected: u64,
     backpressure_reported: u64,
+    /// A new page attached since the core was last told (told once per turn at most).
+    page_attached: bool,
 }
 
 impl Session {
@@ -180,6 +183,9 @@ impl Session {
             for _ in 1..MAX_FRAMES_PER_TURN {
                 let Some(item) = self.next_ready() else { break };
                 self.handle(item, &mut credit)?;
+            }
+            if std::mem::take(&mut self.page_attached) {
+                self.tell_page_attached()?;
             }
             self.queue_state();
             if credit.messages > 0 {
@@ -240,6 +246,7 @@ impl Session {
                 self.report_backpressure();
             }
             BrokerToCore::Credit(grant) => self.core.outbox().grant(grant),
+            BrokerToCore::PageAttached => self.page_attached = true,
             BrokerToCore::TestTrap => {
                 tracing::warn!("a test armed a trap: the core's next host call traps");
                 self.core.arm_test_trap();
@@ -268,6 +275,18 @@ impl Session {
                 return Err(Stop::Quiet(Outcome::ProtocolViolation(detail)));
             }
         }
+        Ok(())
+    }
+
+    /// A new page attached: the core (of world 0.2.0) is called between events, so it can emit
+    /// its state again. Its `err` is logged; a fault ends the session like any other.
+    fn tell_page_attached(&mut self) -> Result<(), Stop> {
+        match self.core.page_attached().map_err(Stop::Fault)? {
+            Some(Ok(())) => tracing::info!("told the core that a new page attached"),
+            Some(Err(error)) => tracing::warn!(error = %bounded(&error), "the core failed to handle page-attached"),
+            None => tracing::info!("a new page attached; the core (world 0.1.0) has no page-attached to call"),
+        }
+        self.report_backpressure();
         Ok(())
     }
 

@@ -350,3 +350,50 @@ fn updates_emitted_before_a_panic_arrive_before_the_trap_report() {
     assert!(detail.contains("hostile core: panic requested by the page"), "{detail}");
     assert_eq!(broker.wait().code(), Some(4));
 }
+
+/// The example counter core (`weft:app@0.2.0`): told that a new page attached, it sends its
+/// count again, between events and at most once per batch of attachments.
+#[test]
+fn a_current_core_is_told_of_a_new_page_and_sends_its_state_again() {
+    let counter = manifest_dir().join("../../examples/counter/core.wasm");
+    let mut broker = Broker::start(&counter, vec![BrokerToCore::Welcome(welcome(plenty()))]);
+    broker.expect_ready();
+    let initial = broker.next();
+    assert!(matches!(&initial, CoreToBroker::Message(m) if m.payload == r#"{"value":0}"#), "{initial:?}");
+    broker.send(vec![BrokerToCore::Message(ui_event(1, "increment", r#"{"by":2}"#))]);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match broker.next() {
+            CoreToBroker::Message(m) => seen.push(m.payload),
+            CoreToBroker::Credit(_) => seen.push("credit".into()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, [r#"{"value":2}"#, "credit"]);
+    // Three attachments in one batch: the core is told once.
+    broker.send(vec![BrokerToCore::PageAttached, BrokerToCore::PageAttached, BrokerToCore::PageAttached]);
+    match broker.next() {
+        CoreToBroker::Message(m) => assert_eq!(m.payload, r#"{"value":2}"#, "the count again"),
+        other => panic!("expected the count again, got {other:?}"),
+    }
+    assert!(broker.quiet_for(Duration::from_millis(300)), "told once, and no credit for a page (it is no event)");
+    broker.send(vec![session_end(EndReason::AppClosed)]);
+    assert_eq!(broker.wait().code(), Some(0));
+}
+
+/// A core built against `weft:app@0.1.0` (no `page-attached`) still runs; a new page changes
+/// nothing for it.
+#[test]
+fn a_core_of_world_0_1_runs_and_a_new_page_changes_nothing_for_it() {
+    let mut broker = Broker::start(&wat("echo.wat"), vec![BrokerToCore::Welcome(welcome(plenty()))]);
+    broker.expect_ready();
+    broker.send(vec![BrokerToCore::PageAttached]);
+    assert!(broker.quiet_for(Duration::from_millis(300)), "nothing to tell a 0.1.0 core");
+    broker.send(vec![BrokerToCore::Message(ui_event(1, "greet", r#"{"after":"page"}"#))]);
+    match broker.next() {
+        CoreToBroker::Message(m) => assert_eq!(m.payload, r#"{"after":"page"}"#),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    broker.send(vec![session_end(EndReason::AppClosed)]);
+    assert_eq!(broker.wait().code(), Some(0));
+}

@@ -71,6 +71,9 @@ pub enum UiToBroker {
     Credit(Credit),
     /// The user closed the app; ends the session as `app-closed`.
     Close,
+    /// A new document of the app's UI attached to the session (a reload, or a navigation to
+    /// another page of the app's `ui/`): the core is told, so it can send its state again.
+    PageAttached,
     /// Inject a fault (test mode only; otherwise a protocol violation).
     TestControl(TestAction),
 }
@@ -227,6 +230,9 @@ pub enum BrokerToCore {
     SessionEnd(SessionEnd),
     /// Test mode only: trap the core at its next host call (see [`TestAction::TrapCore`]).
     TestTrap,
+    /// A new document of the app's UI attached ([`UiToBroker::PageAttached`]): the core host
+    /// calls the core's `page-attached` between events.
+    PageAttached,
 }
 
 /// Bytes a frame's fixed parts and encoding take beyond its variable text, roughly.
@@ -245,7 +251,9 @@ impl WireSize for UiToBroker {
         match self {
             UiToBroker::Message(envelope) => envelope_wire_size(envelope),
             UiToBroker::Hello(hello) => FRAME_OVERHEAD + hello.session_id.0.len() + hello.secret.len(),
-            UiToBroker::Credit(_) | UiToBroker::Close | UiToBroker::TestControl(_) => FRAME_OVERHEAD,
+            UiToBroker::Credit(_) | UiToBroker::Close | UiToBroker::PageAttached | UiToBroker::TestControl(_) => {
+                FRAME_OVERHEAD
+            }
         }
     }
 }
@@ -289,7 +297,7 @@ impl WireSize for BrokerToCore {
             BrokerToCore::Welcome(welcome) => FRAME_OVERHEAD + welcome.capabilities.len() * 16,
             BrokerToCore::Rejected { rejection, .. } => FRAME_OVERHEAD + rejection.detail.len(),
             BrokerToCore::SessionEnd(end) => end_wire_size(end),
-            BrokerToCore::Credit(_) | BrokerToCore::TestTrap => FRAME_OVERHEAD,
+            BrokerToCore::Credit(_) | BrokerToCore::TestTrap | BrokerToCore::PageAttached => FRAME_OVERHEAD,
         }
     }
 }

@@ -135,6 +135,14 @@ impl UiChannel {
         }
     }
 
+    /// A new document of the app's UI attached (a reload or a navigation inside `ui/`): the
+    /// broker tells the core, which can send its state again.
+    pub fn page_attached(&mut self, out: &mut Vec<UiToBroker>) {
+        if self.ended.is_none() {
+            out.push(UiToBroker::PageAttached);
+        }
+    }
+
     /// The user closes the app.
     pub fn close(&mut self, out: &mut Vec<UiToBroker>) {
         if self.ended.is_none() {
@@ -234,6 +242,19 @@ impl UiConnection {
     where
         F: FnMut(Inbound<BrokerToUi>) -> bool + Send + 'static,
     {
+        UiConnection::connect_batched(bootstrap, timeout, move |batch| batch.into_iter().all(&mut deliver))
+    }
+
+    /// Like [`UiConnection::connect`], with the frames of each message from the broker (a
+    /// burst) given to `deliver` together, on the reader thread.
+    pub fn connect_batched<F>(
+        bootstrap: &Bootstrap,
+        timeout: Duration,
+        mut deliver: F,
+    ) -> Result<UiConnection, TransportError>
+    where
+        F: FnMut(Vec<Inbound<BrokerToUi>>) -> bool + Send + 'static,
+    {
         let to_broker = transport::connect::<UiToBroker>(&bootstrap.server_name)?;
         let (to_ui, from_broker) = transport::channel::<BrokerToUi>()?;
         to_broker.send(vec![UiToBroker::Hello(UiHello {
@@ -256,17 +277,15 @@ impl UiConnection {
             other => return Err(TransportError::Handshake(format!("expected welcome, got {other:?}"))),
         };
         // Frames batched behind the welcome go to the page like any other.
-        let early: Vec<BrokerToUi> = frames.collect();
+        let early: Vec<Inbound<BrokerToUi>> = frames.map(Inbound::Frame).collect();
         let capacity = welcome.max_pending_sends as usize + 1024;
         let outbox = Outbox::spawn("ui", to_broker, capacity, Writes::CallerWhenIdle)?;
         // The first credit for state updates: the page can take a window's worth at once.
         outbox.try_send(UiToBroker::Credit(crate::credit::DEFAULT_WINDOW)).map_err(|_| TransportError::Disconnected)?;
-        for frame in early {
-            if !deliver(Inbound::Frame(frame)) {
-                break;
-            }
+        if !early.is_empty() {
+            deliver(early);
         }
-        transport::spawn_reader("ui", from_broker, deliver)?;
+        transport::spawn_batch_reader("ui", from_broker, deliver)?;
         Ok(UiConnection { channel: UiChannel::new(welcome), outbox })
     }
 

@@ -63,6 +63,8 @@ struct Tally {
     undelivered_reported: u64,
     lost_inside_killed_core: u64,
     out_of_order_or_duplicate: u64,
+    /// The page reports (with the page's first mismatch) of runs that saw one.
+    disorder_reports: Vec<String>,
 }
 
 impl Tally {
@@ -289,6 +291,7 @@ fn one_fault_with_the_shell(fault: Fault, delay: Duration, tally: &mut Tally) {
             assert_eq!(page["ends"], 1, "sessionend exactly once: {page}");
             if page["inOrder"] != true {
                 tally.out_of_order_or_duplicate += 1;
+                tally.disorder_reports.push(format!("{} after {delay:?}: {page}", fault.name()));
             }
             let (admitted, received) = (page["admitted"].as_u64().unwrap_or(0), page["received"].as_u64().unwrap_or(0));
             assert!(received <= admitted, "{page}");
@@ -323,6 +326,6 @@ fn kill9_under_load_with_the_real_shell() {
         eprintln!("chaos (shell) {n}: {} after {delay:?} under load", fault.name());
         one_fault_with_the_shell(fault, delay, &mut tally);
     }
-    assert_eq!(tally.out_of_order_or_duplicate, 0, "echoes out of order or duplicated");
+    assert_eq!(tally.out_of_order_or_duplicate, 0, "echoes out of order or duplicated: {:#?}", tally.disorder_reports);
     tally.report("chaos-shell", seed);
 }

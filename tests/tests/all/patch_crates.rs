@@ -85,7 +85,9 @@ fn the_copy_is_made_once_and_linked_where_cargo_looks() {
 
     let again = scratch.run();
     assert!(again.status.success());
-    assert_eq!(text(&again.stdout).trim(), "ipc-channel 0.23.1: 3 patch(es), up to date");
+    let lines: Vec<String> = text(&again.stdout).lines().map(str::to_owned).collect();
+    assert!(lines.contains(&"ipc-channel 0.23.1: 3 patch(es), up to date".to_owned()), "{lines:?}");
+    assert!(lines.iter().all(|l| l.ends_with("up to date")), "re-running made something again: {lines:?}");
     assert_eq!(std::fs::read_link(&link).expect("the link"), copy, "re-running changed nothing");
 }
 
@@ -119,4 +121,28 @@ fn a_release_that_does_not_match_its_checksum_is_refused() {
     let stderr = text(&run.stderr);
     assert!(stderr.contains("does not match the checksum its patches name"), "{stderr}");
     assert!(!scratch.path(".patched/ipc-channel-0.23.1").exists(), "nothing was linked");
+}
+
+/// The IDL the page-facing tests check (resources/weft-channel.webidl, for idlharness.js and the
+/// docs) is, byte for byte, the file WEFT's patch adds to Servo's bindings (what Servo compiles).
+#[test]
+fn the_page_idl_is_the_one_servo_compiles() {
+    let repo = repo_root();
+    let patch =
+        std::fs::read_to_string(repo.join("patches/servo-script-bindings-0.7.0/0001-page-channel-interfaces.patch"))
+            .expect("the bindings patch");
+    let mut compiled = String::new();
+    let mut lines = patch.lines().skip_while(|l| *l != "+++ b/webidls/WeftChannel.webidl").skip(2);
+    for line in lines.by_ref() {
+        match line.strip_prefix('+') {
+            Some(added) => {
+                compiled.push_str(added);
+                compiled.push('\n');
+            }
+            None => break,
+        }
+    }
+    assert!(compiled.contains("interface WeftChannel : EventTarget"), "the IDL in the patch:\n{compiled}");
+    let page = std::fs::read_to_string(repo.join("resources/weft-channel.webidl")).expect("the page IDL");
+    assert_eq!(page, compiled, "resources/weft-channel.webidl differs from the IDL the Servo patch compiles");
 }

@@ -129,6 +129,36 @@ fn loads_and_navigations_outside_the_ui_are_refused_by_the_embedder() {
     }
 }
 
+/// The native carrier: a navigation to another page of `ui/` and a reload each give the new
+/// document a working channel of the same session at once; the old document's last sends reach
+/// the core at most once and the session goes on.
+#[test]
+fn a_navigation_inside_the_ui_and_a_reload_keep_the_session() {
+    let results = run_page(ECHO_MANIFEST, "echo", "reload.html", &[]);
+    let names = names(&results);
+    for phase in 1..=3 {
+        for check in ["open-at-once", "round-trip", "no-sessionend"] {
+            let expected = format!("phase{phase}-{check}");
+            assert!(names.contains(&expected), "{expected} never reported: {names:?}");
+        }
+    }
+    for expected in ["phase2-same-session", "phase3-same-session", "phase2-nothing-twice", "phase3-nothing-twice"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
+    }
+}
+
+/// A reloaded counter shows its count: the core is told that a new page attached
+/// (`page-attached`) and sends its state again, with nothing sent by the new page.
+#[test]
+fn a_reloaded_counter_shows_its_count() {
+    let manifest = std::fs::read_to_string(repo_root().join("examples/counter/weft.toml")).expect("counter manifest");
+    let results = run_page(&manifest, "counter", "reload-counter.html", &[]);
+    let names = names(&results);
+    for expected in ["phase1-counted", "phase2-count-after-reload", "phase2-nothing-lower"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
+    }
+}
+
 #[test]
 fn a_trapping_core_ends_the_page_session_once_and_later_sends_fail() {
     let results = run_page(HOSTILE_MANIFEST, "hostile", "trap.html", &[]);

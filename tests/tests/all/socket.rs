@@ -1,8 +1,9 @@
-//! The shell's channel socket against a local attacker: another process on the machine finds
+//! The socket carrier (`weft-shell --channel socket`, kept until its removal) against a local
+//! attacker: another process on the machine finds
 //! the port (it is listed in `/proc/net/tcp` for anyone) and knocks without the token, speaks
 //! plain HTTP, knocks as another user, and holds idle connections open, while the real page
 //! floods its channel. Every knock is refused, and the page's own connection keeps carrying
-//! traffic, in order.
+//! traffic, in order. And the native carrier (the default) holds no network socket at all.
 
 use serde_json::json;
 use std::io::{Read, Write};
@@ -12,16 +13,21 @@ use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 use weft_tests::harness::{repo_root, wait_gone, Daemon, LaunchedUi, PageApp};
 
-/// The TCP ports `pid` listens on at 127.0.0.1 (its sockets' inodes, matched in its
-/// `/proc/<pid>/net/tcp`).
-fn loopback_listeners(pid: u32) -> Vec<u16> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+/// The inodes of the sockets `pid` holds.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.flatten().collect::<Vec<_>>())
         .unwrap_or_default()
         .iter()
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .filter_map(|l| l.to_str().and_then(|s| s.strip_prefix("socket:[")).map(|s| s.trim_end_matches(']').to_owned()))
-        .collect();
+        .collect()
+}
+
+/// The TCP ports `pid` listens on at 127.0.0.1 (its sockets' inodes, matched in its
+/// `/proc/<pid>/net/tcp`).
+fn loopback_listeners(pid: u32) -> Vec<u16> {
+    let inodes = socket_inodes(pid);
     let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
     table
         .lines()
@@ -53,7 +59,9 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
     let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
     let daemon = Daemon::start();
     let app = PageApp::new(&manifest, &echo.join("core.wasm"), "chaos.html");
-    let LaunchedUi { id, ui_pid, .. } = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(120)));
+    let mut command = app.shell_command(120);
+    command.extend(["--channel".to_owned(), "socket".to_owned()]);
+    let LaunchedUi { id, ui_pid, .. } = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &command));
     let admitted = || daemon.session_status(&id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
     // Wait (bounded) until the page's flood is under way, which also means its socket is up.
     let until = |what: &str, ok: &dyn Fn() -> bool| {
@@ -116,4 +124,38 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
     let log = daemon.log();
     assert!(log.contains("channel socket: refused a handshake"), "the refusals are logged:\n{log}");
     assert!(!log.contains(&forged), "the log repeats a presented token:\n{log}");
+}
+
+/// The native carrier (the default): the page's channel is Servo's page channel embedder API,
+/// so the shell holds no TCP or UDP socket at all while the page floods its channel; and the
+/// flooding page, which sends while `desiredSize > 0`, yields once the session has ended.
+#[test]
+fn the_native_carrier_opens_no_network_socket() {
+    let echo = repo_root().join("examples/echo");
+    let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
+    let daemon = Daemon::start();
+    let app = PageApp::new(&manifest, &echo.join("core.wasm"), "chaos.html");
+    let LaunchedUi { id, ui_pid, .. } = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(120)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.session_status(&id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0) < 1000 {
+        assert!(Instant::now() < deadline, "the page never got going\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let inodes = socket_inodes(ui_pid);
+    assert!(!inodes.is_empty(), "the shell holds its Unix sockets to appd");
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{ui_pid}/net/{table}")).unwrap_or_default();
+        let held: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter(|line| line.split_whitespace().nth(9).is_some_and(|inode| inodes.iter().any(|i| i == inode)))
+            .collect();
+        assert!(held.is_empty(), "the shell holds {table} sockets: {held:?}");
+    }
+    assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
+    wait_gone(ui_pid, "weft-shell after the end");
+    let page = app.page_report();
+    assert_eq!(page["reason"], "session-ended", "{page}");
+    assert_eq!(page["ends"], 1, "{page}");
+    assert_eq!(page["inOrder"], true, "{page}");
 }

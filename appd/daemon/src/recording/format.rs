@@ -135,6 +135,8 @@ pub enum Record {
         /// Bytes granted.
         bytes: u64,
     },
+    /// A new document of the app's UI attached; the core was told (`page-attached`).
+    PageAttached,
     /// A lifecycle report from the core (`ready`, `event-failed`, `trapped`, …).
     Lifecycle {
         /// The report.

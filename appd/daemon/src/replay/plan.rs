@@ -136,6 +136,11 @@ impl Plan {
                     plan.core.push(CoreItem::Update { update, sequence: *sequence, after });
                 }
                 Record::CoreCredit { confirmed, .. } if *confirmed > 0 => plan.core.push(CoreItem::Turn(*confirmed)),
+                Record::PageAttached => {
+                    return Err("the session's page was reloaded or navigated (page-attached); replaying \
+                                the core's page-attached turns is not supported yet"
+                        .into())
+                }
                 _ => {}
             }
         }

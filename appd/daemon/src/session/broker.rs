@@ -227,6 +227,12 @@ impl Broker {
         match frame {
             UiToBroker::Hello(_) => violation("a second hello from the UI"),
             UiToBroker::Close => Flow::End(EndReason::AppClosed, "the user closed the app".into()),
+            UiToBroker::PageAttached => {
+                tracing::info!("a new document of the app's UI attached");
+                self.note(|| Record::PageAttached);
+                out.push(Output::ToCore(BrokerToCore::PageAttached));
+                Flow::Continue
+            }
             UiToBroker::Credit(credit) => {
                 self.note(|| Record::PageCredit { messages: credit.messages, bytes: credit.bytes });
                 self.page_credit.grant(credit);

@@ -43,6 +43,11 @@ impl Guest for Counter {
         emit_count()
     }
 
+    /// A reloaded page shows the count again.
+    fn page_attached() -> Result<(), String> {
+        emit_count()
+    }
+
     fn handle_event(message_type: String, payload: String) -> Result<(), String> {
         match message_type.as_str() {
             "increment" => {

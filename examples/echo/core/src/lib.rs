@@ -18,6 +18,11 @@ impl Guest for Echo {
         Ok(())
     }
 
+    /// The echo core has no state to send again.
+    fn page_attached() -> Result<(), String> {
+        Ok(())
+    }
+
     fn handle_event(message_type: String, payload: String) -> Result<(), String> {
         // Only a payload that mentions the member is parsed: plain echoes (the benchmarks'
         // path) stay a straight copy.

@@ -105,6 +105,10 @@ impl Guest for Hostile {
         Ok(())
     }
 
+    fn page_attached() -> Result<(), String> {
+        Ok(())
+    }
+
     fn handle_event(message_type: String, payload: String) -> Result<(), String> {
         match message_type.as_str() {
             "spin" => spin(),

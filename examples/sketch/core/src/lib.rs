@@ -118,6 +118,12 @@ impl Guest for Core {
         })
     }
 
+    /// The core keeps no finished strokes: a reloaded page starts a blank canvas from the next
+    /// stroke on.
+    fn page_attached() -> Result<(), String> {
+        SKETCH.with(|s| s.borrow_mut().on_clear())
+    }
+
     fn handle_event(message_type: String, payload: String) -> Result<(), String> {
         SKETCH.with(|s| match message_type.as_str() {
             "move" => s.borrow_mut().on_move(&parse_move(&payload)?),

@@ -70,6 +70,14 @@ impl Guest for Todo {
         })
     }
 
+    /// A reloaded page has nothing: publish every item and the summary again.
+    fn page_attached() -> Result<(), String> {
+        LIST.with(|list| {
+            let list = list.borrow();
+            publish(&list, &list.all())
+        })
+    }
+
     fn handle_event(message_type: String, payload: String) -> Result<(), String> {
         let fields = object(&payload)?;
         LIST.with(|list| {

@@ -77,6 +77,11 @@ impl TodoList {
         done.into_iter().map(|id| Change { id }).collect()
     }
 
+    /// Every item, as a change (to publish the whole list again).
+    pub fn all(&self) -> Vec<Change> {
+        self.items.keys().map(|id| Change { id: *id }).collect()
+    }
+
     /// The counts.
     pub fn summary(&self) -> Summary {
         let done = self.items.values().filter(|item| item.done).count();

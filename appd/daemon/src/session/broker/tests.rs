@@ -154,3 +154,15 @@ fn watchdog_ends_a_core_that_holds_an_event() {
     assert!(matches!(b.on_tick(now + Duration::from_secs(3)), Flow::End(EndReason::CoreUnresponsive, _)));
     assert_eq!(b.end_notice(EndReason::CoreUnresponsive, String::new()).unconfirmed_ui_events, 1);
 }
+
+#[test]
+fn a_new_page_is_passed_to_the_core_and_changes_no_sequence_or_credit() {
+    let (mut b, now) = broker();
+    let mut out = Vec::new();
+    assert_eq!(b.on_ui(UiToBroker::PageAttached, now, &mut out), Flow::Continue);
+    assert!(matches!(out.as_slice(), [Output::ToCore(BrokerToCore::PageAttached)]), "{out:?}");
+    out.clear();
+    // The page's next UI event still continues the one sequence, with the same credit.
+    assert_eq!(b.on_ui(ui_event("echo", 1, "{}"), now, &mut out), Flow::Continue);
+    assert!(matches!(out[0], Output::ToUi(BrokerToUi::Admitted { sequence: 1 })));
+}
