@@ -118,7 +118,6 @@ struct State {
 #[derive(Clone)]
 pub struct Bridge {
     state: Arc<Mutex<State>>,
-    token: Arc<str>,
     app_name: Arc<str>,
     /// appd launched the session in test mode.
     test_control: bool,
@@ -143,9 +142,9 @@ pub enum TestDriverAction {
 }
 
 impl Bridge {
-    /// Joins the session described by `bootstrap` and starts relaying. `token` is the secret
-    /// the page's binding must present. `probe` (benchmarks only) times lone round trips.
-    pub fn connect(bootstrap: &Bootstrap, token: String, probe: Option<Arc<Probe>>) -> Result<Bridge, TransportError> {
+    /// Joins the session described by `bootstrap` and starts relaying. `probe` (benchmarks
+    /// only) times lone round trips.
+    pub fn connect(bootstrap: &Bootstrap, probe: Option<Arc<Probe>>) -> Result<Bridge, TransportError> {
         let route = Arc::new(Mutex::new(Route::Waiting(Vec::new())));
         let reader_route = route.clone();
         let reader_probe = probe.clone();
@@ -210,7 +209,6 @@ impl Bridge {
         }
         let bridge = Bridge {
             state,
-            token: token.into(),
             app_name: welcome.app_name.as_str().into(),
             test_control: welcome.test_control,
             test_driver: false,
@@ -221,11 +219,6 @@ impl Bridge {
     /// The app's name, from its manifest.
     pub fn app_name(&self) -> &str {
         &self.app_name
-    }
-
-    /// The token the page must present.
-    pub fn token(&self) -> &str {
-        &self.token
     }
 
     /// The round-trip probe, when the shell runs with `--probe` (benchmarks only).

@@ -80,12 +80,15 @@ impl ChannelSocket {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let own = Own { port, uid: std::fs::metadata("/proc/self")?.uid() };
-        let token: Arc<str> = bridge.token().into();
+        // Made here, only when the socket carrier or the test driver runs: the native carrier
+        // has no token at all.
+        let token: Arc<str> = weft_ipc::random_hex(32).map_err(std::io::Error::other)?.into();
+        let serve_token = token.clone();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         std::thread::Builder::new().name("weft-socket".into()).spawn(move || {
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => serve(listener, own, bridge).await,
+                    Ok(listener) => serve(listener, own, serve_token, bridge).await,
                     Err(e) => tracing::error!(error = %e, "cannot serve the channel socket"),
                 }
             })
@@ -121,7 +124,7 @@ struct Own {
     uid: u32,
 }
 
-async fn serve(listener: tokio::net::TcpListener, own: Own, bridge: Bridge) {
+async fn serve(listener: tokio::net::TcpListener, own: Own, token: Arc<str>, bridge: Bridge) {
     let handshaking = Arc::new(AtomicUsize::new(0));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -146,6 +149,7 @@ async fn serve(listener: tokio::net::TcpListener, own: Own, bridge: Bridge) {
         }
         handshaking.fetch_add(1, Ordering::Relaxed);
         let bridge = bridge.clone();
+        let token = token.clone();
         let handshaking = handshaking.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
@@ -153,7 +157,7 @@ async fn serve(listener: tokio::net::TcpListener, own: Own, bridge: Bridge) {
             // The signature is tungstenite's handshake callback's.
             #[allow(clippy::result_large_err)]
             let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-                match authorise(request.uri(), bridge.token(), bridge.test_driver_enabled()) {
+                match authorise(request.uri(), &token, bridge.test_driver_enabled()) {
                     Ok(asked) => {
                         endpoint = Some(asked);
                         Ok(response)

@@ -415,6 +415,15 @@ pub fn wait_gone(pid: u32, what: &str) {
     assert!(ready == 1, "{what} (pid {pid}) is still running after {EVENT_TIMEOUT:?}");
 }
 
+/// Whether the report of `tests/shell/chaos.html` shows its echoes in order, each at most once,
+/// with every echo it never saw explained: refused by the echo core's full outbox (an `error`
+/// event before any later echo) or a send refused outright.
+pub fn chaos_page_in_order(page: &Value) -> bool {
+    let count = |v: &Value| v.as_u64().unwrap_or(0);
+    let rejected: u64 = page["rejected"].as_object().map_or(0, |m| m.values().map(count).sum());
+    page["inOrder"] == true && count(&page["skipped"]) <= count(&page["refusedByCore"]) + rejected
+}
+
 /// Sends SIGKILL to a process.
 pub fn kill9(pid: u32) {
     let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().expect("kill");

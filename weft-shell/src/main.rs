@@ -147,8 +147,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
 /// Joins the session (bootstrap on stdin) and finds the app's `ui/`.
 fn join(app_dir: &std::path::Path, probe: Option<Arc<Probe>>) -> Result<(Bridge, PathBuf), String> {
     let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
-    let token = weft_ipc::random_hex(32).map_err(|e| e.to_string())?;
-    let bridge = Bridge::connect(&bootstrap, token, probe).map_err(|e| format!("cannot join the session: {e}"))?;
+    let bridge = Bridge::connect(&bootstrap, probe).map_err(|e| format!("cannot join the session: {e}"))?;
     let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
     Ok((bridge, ui_dir))
 }

@@ -197,7 +197,7 @@ fn driver(args: &[String]) {
     }
     if wants("servo") {
         eprintln!("== servo");
-        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan);
+        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan, "native");
         servo_page_fetch_p50_us = fetch_us;
         for b in &mut breakdown {
             let page_p50 = found.iter().find(|r| r.payload_bytes == b.payload_bytes).map_or(f64::NAN, |r| r.p50_us);
@@ -213,6 +213,12 @@ fn driver(args: &[String]) {
             let load_peak_rss_kib = peaks.iter().find(|(p, _)| *p == process).map_or(0, |(_, k)| *k);
             memory.push(Memory { process, idle_rss_kib, load_peak_rss_kib });
         }
+    }
+    if wants("servo-socket") {
+        // The earlier carrier (a user script over a loopback WebSocket), while it still exists:
+        // the same page and session, for the before/after ratio in one run.
+        eprintln!("== servo-socket");
+        add("servo-socket", servo_path(&bin_dir, plan, "socket").rows);
     }
     if wants("websocket-servo") {
         eprintln!("== websocket-servo");
@@ -659,12 +665,18 @@ struct ServoRun {
     breakdown: Vec<Breakdown>,
 }
 
-/// The full path.
-fn servo_path(bin_dir: &Path, plan: Plan) -> ServoRun {
+/// The full path, with the page's channel on `carrier` (`native` or `socket`).
+fn servo_path(bin_dir: &Path, plan: Plan, carrier: &str) -> ServoRun {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = echo_app(dir.path(), "bench.html", plan);
     let probe = dir.path().join("probe.json");
-    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 900, &["--probe".as_ref(), probe.as_os_str()]);
+    let (mut child, report) = run_session(
+        bin_dir,
+        dir.path(),
+        &app,
+        900,
+        &["--probe".as_ref(), probe.as_os_str(), "--channel".as_ref(), carrier.as_ref()],
+    );
     let mut peaks: Vec<(String, u64)> = Vec::new();
     loop {
         for (name, kib) in session_rss(child.id()) {
@@ -979,7 +991,7 @@ fn core_times(core: &Path) -> (f64, f64, f64) {
 // ---------------------------------------------------------------------------------------------
 // output
 
-const PATHS: [&str; 5] = ["ipc-floor", "broker", "servo", "websocket-servo", "websocket-chromium"];
+const PATHS: [&str; 6] = ["ipc-floor", "broker", "servo", "servo-socket", "websocket-servo", "websocket-chromium"];
 
 fn print_table(r: &Report) {
     println!();
@@ -1052,7 +1064,7 @@ fn esc(s: &str) -> String {
 /// The chart's bottom strip: the servo path's 64 B round trip split where the shell sees it.
 fn split_bar(b: &Breakdown) -> String {
     let segments = [
-        ("page: Servo's WebSocket both ways + the binding", b.page_us, "#1f77b4"),
+        ("page: the page channel both ways (script thread)", b.page_us, "#1f77b4"),
         ("shell: post → broker", b.up_us, "#ff7f0e"),
         ("broker: appd + core host + 4 IPC hops", b.broker_us, "#d62728"),
         ("shell: broker → page", b.hop_us + b.down_us, "#ff7f0e"),
@@ -1108,7 +1120,7 @@ fn split_bar(b: &Breakdown) -> String {
 }
 
 fn chart(r: &Report) -> String {
-    let colours = ["#7f7f7f", "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c"];
+    let colours = ["#7f7f7f", "#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#2ca02c"];
     let small = r.servo_breakdown.iter().find(|b| b.payload_bytes == SIZES[0] && b.page_us.is_finite());
     let (w, h) = (1100.0, if small.is_some() { 560.0 } else { 470.0 });
     let mut svg = format!(

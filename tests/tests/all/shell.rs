@@ -302,3 +302,46 @@ fn the_window_forwards_real_mouse_clicks_to_the_page() {
     let status = daemon.wait_for_status(&id, "the end", |s| s["state"] == "ended");
     assert_eq!(status["end"]["reason"], "ui-lost");
 }
+
+/// No secret in any log at any level: a session of the real shell with every target at
+/// `trace` (Servo's internals included) never prints the UI endpoint's bootstrap secret,
+/// and the native carrier makes no channel token at all.
+#[test]
+fn no_secret_appears_in_the_logs_at_trace_level() {
+    let daemon = Daemon::start_with_env(&[("WEFT_LOG", "trace")]);
+    let app = app(ECHO_MANIFEST, &example_core("echo"));
+    // One round trip: Servo at trace level writes a great deal per operation.
+    let page = r#"<!doctype html><script>
+      weft.channel.addEventListener("message", (e) => {
+        const ok = e.data.payload.secretless === true;
+        console.log("WEFT-RESULT " + JSON.stringify({ name: "round-trip", ok }));
+        console.log("WEFT-DONE");
+      });
+      weft.channel.send("echo", { secretless: true });
+    </script>"#;
+    std::fs::write(app.path().join("ui/index.html"), page).expect("page");
+    let (report, bootstrap) = (app.path().join("report.jsonl"), app.path().join("bootstrap.json"));
+    // A wrapper that keeps a copy of the bootstrap line the shell reads on stdin.
+    let shell = shell_command(&["--report", &report.display().to_string(), "--until-console", "WEFT-DONE"]);
+    let quoted: Vec<String> = shell.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
+    let wrapper = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!("tee '{}' | exec {} \"$@\"", bootstrap.display(), quoted.join(" ")),
+        "sh".to_owned(),
+    ];
+    let session = daemon.launch_ui(app.path(), &wrapper);
+    let id = session["session_id"].as_str().expect("id").to_owned();
+    daemon.wait_for_status(&id, "the page to finish", |s| s["state"] == "ended");
+    wait_gone(session["ui_pid"].as_u64().expect("ui pid") as u32, "weft-shell");
+    let line = std::fs::read_to_string(&bootstrap).expect("the bootstrap copy");
+    let bootstrap: serde_json::Value = serde_json::from_str(line.trim()).expect("bootstrap JSON");
+    let secret = bootstrap["secret"].as_str().expect("the UI's secret");
+    assert!(secret.len() >= 32, "{bootstrap}");
+    let log = daemon.log();
+    assert!(log.contains("TRACE"), "the log is at trace level");
+    assert!(!log.contains(secret), "the UI's bootstrap secret is in the log");
+    assert!(!log.contains("/channel/"), "a channel socket URL is in the log (the native carrier has none)");
+    let results = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(results.contains(r#""ok":true"#) && !results.contains(r#""ok":false"#), "{results}");
+}
