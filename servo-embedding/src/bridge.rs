@@ -87,6 +87,13 @@ struct State {
     /// The page's documents, once one has attached through the native page channel
     /// ([`crate::page_channel`]); `None` on the socket path.
     native: Option<Documents>,
+    /// Frames for the broker held back by the page's sends of this turn, until the page's
+    /// channel flushes them ([`Bridge::document_flush`]); every other transmission sends them
+    /// first, so the broker sees the UI's frames in the order they were made.
+    held_up: Vec<UiToBroker>,
+    /// Credit for messages the current document dispatched, not yet sent to the broker
+    /// ([`Bridge::document_consumed`]); it leaves with the next transmission.
+    credit_due: weft_ipc::credit::Credit,
     /// Sizes of messages shown to the page and not yet reported consumed.
     shown_sizes: VecDeque<u64>,
     log: VecDeque<(u64, String)>,
@@ -174,6 +181,8 @@ impl Bridge {
             connection,
             ids: HashMap::new(),
             native: None,
+            held_up: Vec::new(),
+            credit_due: weft_ipc::credit::Credit::default(),
             shown_sizes: VecDeque::new(),
             log: VecDeque::new(),
             next_cursor: 1,
@@ -438,16 +447,27 @@ impl Bridge {
         if let Some(probe) = &state.probe {
             probe.post(Instant::now(), &[payload.len()]);
         }
-        let mut out = Vec::new();
-        let result = match state.connection.channel.send(&message_type, payload, &mut out) {
+        // Held until the page's channel flushes its turn's sends (one message to appd).
+        let mut held = std::mem::take(&mut state.held_up);
+        let result = match state.connection.channel.send(&message_type, payload, &mut held) {
             Ok(sequence) => {
                 state.ids.insert(sequence, (generation, id));
                 Ok(())
             }
             Err(rejection) => Err(page_error(&rejection)),
         };
-        state.finish(out, Vec::new());
+        state.held_up = held;
+        // The page lowers its own `desiredSize` for this send; a later rise is news to it.
+        state.last_desired = state.connection.channel.desired_size();
         result
+    }
+
+    /// The page's sends of this turn are made: they leave, as one message.
+    pub fn document_flush(&self) {
+        let mut state = lock(&self.state);
+        if !state.held_up.is_empty() {
+            state.finish(Vec::new(), Vec::new());
+        }
     }
 
     /// Document `generation` has dispatched `messages` more message events.
@@ -459,9 +479,14 @@ impl Bridge {
         state.consumed_total += u64::from(messages);
         let n = (messages as usize).min(state.shown_sizes.len());
         let bytes: u64 = state.shown_sizes.drain(..n).sum();
-        let mut out = Vec::new();
-        state.connection.channel.consumed(n as u32, bytes, &mut out);
-        state.finish(out, Vec::new());
+        state.credit_due.messages += n as u32;
+        state.credit_due.bytes += bytes;
+        // Credit leaves in quarters of the broker's window (or with the page's next sends):
+        // holding less than a quarter can never stall the broker, which still has the rest.
+        let quarter = weft_ipc::credit::DEFAULT_WINDOW;
+        if state.credit_due.messages >= quarter.messages / 4 || state.credit_due.bytes >= quarter.bytes / 4 {
+            state.finish(Vec::new(), Vec::new());
+        }
     }
 
     /// How many more messages the page may send now (`desiredSize`).
@@ -592,6 +617,17 @@ impl State {
     }
 
     fn finish(&mut self, out: Vec<UiToBroker>, mut notices: Vec<UiNotice>) {
+        if self.credit_due.messages > 0 {
+            let due = std::mem::take(&mut self.credit_due);
+            self.connection.channel.consumed(due.messages, due.bytes, &mut self.held_up);
+        }
+        let out = if self.held_up.is_empty() {
+            out
+        } else {
+            let mut all = std::mem::take(&mut self.held_up);
+            all.extend(out);
+            all
+        };
         self.connection.transmit(out, &mut notices);
         if let Some(probe) = &self.probe {
             probe.sent();

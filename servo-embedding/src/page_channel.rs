@@ -91,6 +91,10 @@ impl PageChannelEndpoint for DocumentEndpoint {
         self.bridge.document_send(self.generation, id, message_type, payload)
     }
 
+    fn flush(&mut self) {
+        self.bridge.document_flush();
+    }
+
     fn consumed(&mut self, messages: u32) {
         self.bridge.document_consumed(self.generation, messages);
     }

@@ -8,7 +8,10 @@
 //! - `broker`: the real `weft-appd` broker and `weft-core-host` with the echo core, driven by a
 //!   UI endpoint on the shared `ui_client` code (this binary, role `ui`). Window: the credit.
 //! - `servo`: the full path measured by page JS in the real headless shell
-//!   (`tests/shell/bench.html`). Window: the credit (`desiredSize`).
+//!   (`tests/shell/bench.html`), `weft.channel` on the native carrier (Servo's page channel
+//!   embedder API). Window: the credit (`desiredSize`).
+//! - `servo-socket`: the same with `weft-shell --channel socket` (the earlier carrier, a user
+//!   script over a loopback WebSocket), while it exists: the before/after in one run.
 //! - `websocket-servo`: the same measuring code (`tests/shell/bench-common.js`) in headless
 //!   Servo over a WebSocket to a native echo server on loopback (`weft-shell --bench-page`, a
 //!   bench-only mode with no session). Window: 64.
@@ -73,6 +76,9 @@ struct Startup {
     cold_launch_ms_uncached: Vec<f64>,
     cold_launch_p50_ms_cached: f64,
     cold_launch_p50_ms_uncached: f64,
+    /// The cached cold launch with the earlier carrier (`--channel socket`), same run.
+    #[serde(default)]
+    cold_launch_p50_ms_cached_socket: f64,
     core_compile_ms: f64,
     core_cache_load_ms: f64,
     core_instantiate_ms: f64,
@@ -881,13 +887,17 @@ fn startup_figures(bin_dir: &Path) -> Startup {
     let counter = repo().join("examples/counter");
     let cache_dir = tempfile::tempdir().expect("tempdir");
     // One untimed launch fills the cache (and the OS page cache: "after build").
-    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()));
+    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()), "native");
+    let mut socket = Vec::new();
     for _ in 0..5 {
-        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path())) {
+        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path()), "native") {
             s.cold_launch_ms_cached.push(ms);
         }
-        if let Some(ms) = cold_launch(bin_dir, &counter, None) {
+        if let Some(ms) = cold_launch(bin_dir, &counter, None, "native") {
             s.cold_launch_ms_uncached.push(ms);
+        }
+        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path()), "socket") {
+            socket.push(ms);
         }
     }
     let median = |v: &[f64]| {
@@ -897,6 +907,7 @@ fn startup_figures(bin_dir: &Path) -> Startup {
     };
     s.cold_launch_p50_ms_cached = median(&s.cold_launch_ms_cached);
     s.cold_launch_p50_ms_uncached = median(&s.cold_launch_ms_uncached);
+    s.cold_launch_p50_ms_cached_socket = median(&socket);
     let (compile, cached, instantiate) = core_times(&counter.join("core.wasm"));
     s.core_compile_ms = compile;
     s.core_cache_load_ms = cached;
@@ -906,8 +917,8 @@ fn startup_figures(bin_dir: &Path) -> Startup {
 
 /// `weft-appd run examples/counter` headless: from the command to the first frame painted
 /// after the page took the core's first state update. `cache`: the module cache directory, or
-/// `None` for no cache.
-fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>) -> Option<f64> {
+/// `None` for no cache. `carrier`: the shell's `--channel`.
+fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>, carrier: &str) -> Option<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let painted = dir.path().join("first-paint");
     let shot = dir.path().join("shot.png");
@@ -923,6 +934,7 @@ fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>) -> Option<f64> 
         .arg(&painted)
         .arg("--screenshot")
         .arg(&shot)
+        .args(["--channel", carrier])
         .env("WEFT_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1049,6 +1061,10 @@ fn print_table(r: &Report) {
             s.cold_launch_p50_ms_uncached
         );
         println!(
+            "cold launch with the socket carrier (--channel socket), module cache: {:.0} ms",
+            s.cold_launch_p50_ms_cached_socket
+        );
+        println!(
             "core (counter): compile {:.1} ms, load from cache {:.1} ms, instantiate + init {:.2} ms",
             s.core_compile_ms, s.core_cache_load_ms, s.core_instantiate_ms
         );
@@ -1065,7 +1081,7 @@ fn esc(s: &str) -> String {
 fn split_bar(b: &Breakdown) -> String {
     let segments = [
         ("page: the page channel both ways (script thread)", b.page_us, "#1f77b4"),
-        ("shell: post → broker", b.up_us, "#ff7f0e"),
+        ("shell: send → broker", b.up_us, "#ff7f0e"),
         ("broker: appd + core host + 4 IPC hops", b.broker_us, "#d62728"),
         ("shell: broker → page", b.hop_us + b.down_us, "#ff7f0e"),
     ];
