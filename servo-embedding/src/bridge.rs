@@ -24,6 +24,7 @@ use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
 use crate::documents::{Documents, Generation};
 use crate::probe::Probe;
+use crate::view::ChannelCarrier;
 use script::page_channel::{PageChannelError, PageChannelErrorName, PageChannelEvent, PageChannelSender};
 
 /// Events the log may hold before the page has read them. Messages are bounded by credit and
@@ -149,9 +150,14 @@ pub enum TestDriverAction {
 }
 
 impl Bridge {
-    /// Joins the session described by `bootstrap` and starts relaying. `probe` (benchmarks
-    /// only) times lone round trips.
-    pub fn connect(bootstrap: &Bootstrap, probe: Option<Arc<Probe>>) -> Result<Bridge, TransportError> {
+    /// Joins the session described by `bootstrap` and starts relaying to a page on `carrier`
+    /// (on the native one, messages that arrive before the first document attaches wait for
+    /// it). `probe` (benchmarks only) times lone round trips.
+    pub fn connect(
+        bootstrap: &Bootstrap,
+        carrier: ChannelCarrier,
+        probe: Option<Arc<Probe>>,
+    ) -> Result<Bridge, TransportError> {
         let route = Arc::new(Mutex::new(Route::Waiting(Vec::new())));
         let reader_route = route.clone();
         let reader_probe = probe.clone();
@@ -180,7 +186,7 @@ impl Bridge {
         let mut state = State {
             connection,
             ids: HashMap::new(),
-            native: None,
+            native: (carrier == ChannelCarrier::Native).then(Documents::default),
             held_up: Vec::new(),
             credit_due: weft_ipc::credit::Credit::default(),
             shown_sizes: VecDeque::new(),
@@ -473,6 +479,7 @@ impl Bridge {
     /// Document `generation` has dispatched `messages` more message events.
     pub fn document_consumed(&self, generation: Generation, messages: u32) {
         let mut state = lock(&self.state);
+        tracing::debug!(generation, messages, "the page dispatched messages");
         if state.native.as_ref().and_then(Documents::current) != Some(generation) {
             return;
         }

@@ -145,9 +145,13 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
 }
 
 /// Joins the session (bootstrap on stdin) and finds the app's `ui/`.
-fn join(app_dir: &std::path::Path, probe: Option<Arc<Probe>>) -> Result<(Bridge, PathBuf), String> {
+fn join(
+    app_dir: &std::path::Path,
+    carrier: ChannelCarrier,
+    probe: Option<Arc<Probe>>,
+) -> Result<(Bridge, PathBuf), String> {
     let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
-    let bridge = Bridge::connect(&bootstrap, probe).map_err(|e| format!("cannot join the session: {e}"))?;
+    let bridge = Bridge::connect(&bootstrap, carrier, probe).map_err(|e| format!("cannot join the session: {e}"))?;
     let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
     Ok((bridge, ui_dir))
 }
@@ -161,13 +165,13 @@ fn exit_code(ended: Option<String>) -> ExitCode {
 
 fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_driver: bool) -> Result<ExitCode, String> {
     let probe = options.probe.as_ref().map(|_| Arc::new(Probe::default()));
-    let (bridge, ui_dir) = join(app_dir, probe)?;
+    let (bridge, ui_dir) = join(app_dir, options.carrier, probe)?;
     let bridge = if test_driver { bridge.with_test_driver() } else { bridge };
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
 fn run_window(app_dir: &std::path::Path, carrier: ChannelCarrier) -> Result<ExitCode, String> {
-    let (bridge, ui_dir) = join(app_dir, None)?;
+    let (bridge, ui_dir) = join(app_dir, carrier, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
     Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, carrier)?))
 }

@@ -154,7 +154,7 @@ fn a_reloaded_counter_shows_its_count() {
     let manifest = std::fs::read_to_string(repo_root().join("examples/counter/weft.toml")).expect("counter manifest");
     let results = run_page(&manifest, "counter", "reload-counter.html", &[]);
     let names = names(&results);
-    for expected in ["phase1-counted", "phase2-count-after-reload", "phase2-nothing-lower"] {
+    for expected in ["phase1-initial-state", "phase1-counted", "phase2-count-after-reload", "phase2-nothing-lower"] {
         assert!(names.iter().any(|n| n == expected), "{expected} never reported: {names:?}");
     }
 }
