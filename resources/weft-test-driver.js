@@ -1,16 +1,21 @@
-// WEFT's test driver: `window.weft_test_driver`, injected beside the binding ONLY when
-// weft-shell runs with `--test-driver` (as `scripts/wpt` starts it) in a session that
-// `weft-appd run --test-control` launched. Never present in a normal run.
+// WEFT's test driver: `window.weft_test_driver`, injected ONLY when weft-shell runs with
+// `--test-driver` (as `scripts/wpt` starts it) in a session that `weft-appd run --test-control`
+// launched. Never present in a normal run.
 //
 // It makes the failure model reachable from a testharness.js test, like WPT's testdriver.js:
 //   await weft_test_driver.killCore();  // the broker SIGKILLs the core → sessionend "core-crashed"
 //   await weft_test_driver.trapCore();  // the core's next host call traps → "core-trapped"
 //   await weft_test_driver.closeApp();  // the user closes the app → "app-closed"
-//   await weft_test_driver.dropSocket(); // the shell drops the binding's connection (it
-//                                        // reconnects and resends; nothing is lost)
+//   await weft_test_driver.dropSocket(); // socket carrier only: the shell drops the binding's
+//                                        // connection (it reconnects and resends; nothing lost)
 // Each promise resolves once the shell has passed the request on (not when the session ends).
-//   weft_test_driver.channelPort        // the channel socket's port (not its token), so that
-//                                       // hostile-page tests can knock on it
+//   weft_test_driver.channelPort        // socket carrier only: the channel socket's port (not
+//                                       // its token), so that hostile-page tests can knock on it;
+//                                       // null on the native carrier, which has no socket
+//
+// Requests travel as console lines (`WEFT-TEST-DRIVER {"id","action"}`) that the shell's console
+// delegate reads; the shell answers by evaluating `__weftTestDriverAnswer(id, answer)` in the
+// page. No socket is involved. Page code could log such a line too: only in test mode.
 
 (() => {
   "use strict";
@@ -18,34 +23,35 @@
   const SOCKET_URL = "__WEFT_SOCKET__";
   if (window !== window.top) return;
   if (!String(window.location.href).startsWith(APP_BASE)) return;
-  const WebSocketCtor = window.WebSocket;
-  const socketSend = WebSocketCtor.prototype.send;
-  const messageData = Object.getOwnPropertyDescriptor(window.MessageEvent.prototype, "data").get;
-  const addEventListener = window.EventTarget.prototype.addEventListener;
+  const log = window.console.log.bind(window.console);
   const stringify = JSON.stringify;
-  // One connection per request: the shell answers "ok" or "refused: …" and closes.
+  const pending = new Map();
+  let nextId = 1;
   const request = (action) =>
     new Promise((resolve, reject) => {
-      const socket = new WebSocketCtor(SOCKET_URL);
-      let answered = false;
-      addEventListener.call(socket, "open", () => socketSend.call(socket, stringify({ action })));
-      addEventListener.call(socket, "message", (e) => {
-        answered = true;
-        const answer = messageData.call(e);
-        if (answer === "ok") resolve(undefined);
-        else reject(new Error(`test driver: ${action} ${answer}`));
-      });
-      addEventListener.call(socket, "close", () => {
-        if (!answered) reject(new Error(`test driver: ${action} refused (no answer)`));
-      });
+      const id = nextId++;
+      pending.set(id, { action, resolve, reject });
+      log("WEFT-TEST-DRIVER " + stringify({ id, action }));
     });
+  Object.defineProperty(window, "__weftTestDriverAnswer", {
+    value: (id, answer) => {
+      const waiting = pending.get(id);
+      if (!waiting) return;
+      pending.delete(id);
+      if (answer === "ok") waiting.resolve(undefined);
+      else waiting.reject(new Error(`test driver: ${waiting.action} ${answer}`));
+    },
+    writable: false,
+    configurable: false,
+    enumerable: false,
+  });
   Object.defineProperty(window, "weft_test_driver", {
     value: Object.freeze({
       killCore: () => request("kill-core"),
       trapCore: () => request("trap-core"),
       closeApp: () => request("close-app"),
       dropSocket: () => request("drop-socket"),
-      channelPort: Number(new URL(SOCKET_URL).port),
+      channelPort: SOCKET_URL ? Number(new URL(SOCKET_URL).port) : null,
     }),
     writable: false,
     configurable: false,

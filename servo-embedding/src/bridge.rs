@@ -363,6 +363,9 @@ impl Bridge {
             TestDriverAction::KillCore => state.connection.channel.test_control(TestAction::KillCore, &mut out),
             TestDriverAction::TrapCore => state.connection.channel.test_control(TestAction::TrapCore, &mut out),
             TestDriverAction::CloseApp => state.connection.channel.close(&mut out),
+            TestDriverAction::DropSocket if state.native.is_some() => {
+                return Err("the native carrier has no socket to drop".into());
+            }
             TestDriverAction::DropSocket => {
                 if let Some((_, mut stream)) = state.stream.take() {
                     stream.cut();

@@ -37,7 +37,8 @@ pub const BINDING_TEMPLATE: &str = include_str!("../../resources/weft-channel.js
 pub const TEST_DRIVER_TEMPLATE: &str = include_str!("../../resources/weft-test-driver.js");
 
 /// The test driver for one session (only injected when the shell runs with `--test-driver`):
-/// `socket_url` is [`socket::ChannelSocket::test_driver_url`], which carries the token.
+/// `socket_url` is [`socket::ChannelSocket::test_driver_url`] on the socket carrier (its port
+/// is what hostile-page tests knock on), or empty.
 pub fn test_driver_source(app_base: &str, socket_url: &str) -> String {
     fill(TEST_DRIVER_TEMPLATE, app_base, socket_url)
 }

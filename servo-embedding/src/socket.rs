@@ -15,7 +15,7 @@
 //! **Who can connect.** The listener is bound to 127.0.0.1 only, and a connection from a
 //! process of another user (the owner of its socket in `/proc/net/tcp`) is closed at once. The
 //! token is the session's secret (256 random bits), held only by the binding's closure in the
-//! app's top-level document (and by the test driver's, in test mode); a handshake without it is
+//! app's top-level document; a handshake without it is
 //! refused with 403 and logged. The webview's load policy lets no other network URL load at
 //! all. Handshakes are bounded in time and in number, and a message over [`MAX_POST_BYTES`]
 //! ends the connection. Nothing the socket carries is trusted: every send is re-checked by the

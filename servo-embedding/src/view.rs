@@ -35,6 +35,38 @@ struct Delegate {
     policy: UiPolicy,
     state: Rc<ViewState>,
     on_frame: Box<dyn Fn(&WebView)>,
+    /// Test mode only (`--test-driver`): the session, for the test driver's requests.
+    test_driver: Option<Bridge>,
+}
+
+/// The console line prefix of a test driver request (`resources/weft-test-driver.js`).
+const TEST_DRIVER_PREFIX: &str = "WEFT-TEST-DRIVER ";
+
+/// One test driver request, as the page logs it.
+#[derive(serde::Deserialize)]
+struct TestDriverRequest {
+    id: u64,
+    action: crate::bridge::TestDriverAction,
+}
+
+impl Delegate {
+    /// A test driver request logged by the page (test mode only): carried out, then answered
+    /// in the page. Without the driver, such a line is only a console line.
+    fn on_test_driver_line(&self, webview: &WebView, line: &str) {
+        let Some(bridge) = &self.test_driver else {
+            return;
+        };
+        let Ok(request) = serde_json::from_str::<TestDriverRequest>(line) else {
+            tracing::warn!("the test driver logged a request that does not parse");
+            return;
+        };
+        let answer = match bridge.test_driver(request.action) {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => format!("refused: {e}"),
+        };
+        let answer = serde_json::to_string(&answer).unwrap_or_else(|_| "\"refused\"".into());
+        webview.evaluate_javascript(format!("window.__weftTestDriverAnswer({}, {answer})", request.id), |_| {});
+    }
 }
 
 impl WebViewDelegate for Delegate {
@@ -81,7 +113,10 @@ impl WebViewDelegate for Delegate {
         // Dropping `load` lets an allowed load proceed untouched.
     }
 
-    fn show_console_message(&self, _webview: WebView, level: servo::ConsoleLogLevel, message: String) {
+    fn show_console_message(&self, webview: WebView, level: servo::ConsoleLogLevel, message: String) {
+        if let Some(line) = message.strip_prefix(TEST_DRIVER_PREFIX) {
+            self.on_test_driver_line(&webview, line);
+        }
         tracing::info!(target: "weft_page", ?level, "{message}");
         let mut console = self.state.console.borrow_mut();
         if console.len() < MAX_CONSOLE {
@@ -146,8 +181,8 @@ impl AppView {
             ChannelCarrier::Native => Some(AppPageChannels::install(bridge.clone(), policy.clone())?),
             ChannelCarrier::Socket => None,
         };
-        // The socket serves the socket carrier's binding and, in test mode only, the test driver.
-        let socket = if native.is_none() || bridge.test_driver_enabled() {
+        // The socket serves the socket carrier's binding (and its test driver's knocks).
+        let socket = if native.is_none() {
             Some(
                 ChannelSocket::start(bridge.clone())
                     .map_err(|e| format!("cannot listen for the page's channel on 127.0.0.1: {e}"))?,
@@ -162,17 +197,18 @@ impl AppView {
         let servo = ServoBuilder::default().event_loop_waker(waker).build();
         let user_content = Rc::new(UserContentManager::new(&servo));
         if let Some(socket) = &socket {
-            if native.is_none() {
-                let binding = crate::binding_source(policy.base().as_str(), &socket.channel_url());
-                user_content.add_script(Rc::new(UserScript::new(binding, None)));
-            }
-            if bridge.test_driver_enabled() {
-                let driver = crate::test_driver_source(policy.base().as_str(), &socket.test_driver_url());
-                user_content.add_script(Rc::new(UserScript::new(driver, None)));
-            }
+            let binding = crate::binding_source(policy.base().as_str(), &socket.channel_url());
+            user_content.add_script(Rc::new(UserScript::new(binding, None)));
+        }
+        if bridge.test_driver_enabled() {
+            // The socket's URL only tells hostile-page tests of the socket carrier its port.
+            let socket_url = socket.as_ref().map(|s| s.test_driver_url()).unwrap_or_default();
+            let driver = crate::test_driver_source(policy.base().as_str(), &socket_url);
+            user_content.add_script(Rc::new(UserScript::new(driver, None)));
         }
         let state = Rc::new(ViewState::default());
-        let delegate = Rc::new(Delegate { policy, state: state.clone(), on_frame });
+        let test_driver = bridge.test_driver_enabled().then(|| bridge.clone());
+        let delegate = Rc::new(Delegate { policy, state: state.clone(), on_frame, test_driver });
         let webview = WebViewBuilder::new(&servo, rendering_context)
             .user_content_manager(user_content.clone())
             .hidpi_scale_factor(euclid::Scale::new(scale))
