@@ -53,17 +53,28 @@ fn handshake_status(port: u16, path: &str) -> u16 {
     }
 }
 
-#[test]
-fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel() {
+/// The flooding page (`tests/shell/chaos.html`) on an echo app, in the real shell with `extra`
+/// options; returns once the page has had over 1000 sends admitted.
+fn flooding_page(daemon: &Daemon, extra: &[&str]) -> (PageApp, LaunchedUi) {
     let echo = repo_root().join("examples/echo");
     let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
-    let daemon = Daemon::start();
     let app = PageApp::new(&manifest, &echo.join("core.wasm"), "chaos.html");
     let mut command = app.shell_command(120);
-    command.extend(["--channel".to_owned(), "socket".to_owned()]);
-    let LaunchedUi { id, ui_pid, .. } = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &command));
+    command.extend(extra.iter().map(|a| a.to_string()));
+    let launched = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &command));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.session_status(&launched.id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0) <= 1000 {
+        assert!(Instant::now() < deadline, "the page never got going\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (app, launched)
+}
+
+#[test]
+fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel() {
+    let daemon = Daemon::start();
+    let (app, LaunchedUi { id, ui_pid, .. }) = flooding_page(&daemon, &["--channel", "socket"]);
     let admitted = || daemon.session_status(&id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0);
-    // Wait (bounded) until the page's flood is under way, which also means its socket is up.
     let until = |what: &str, ok: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !ok() {
@@ -71,7 +82,6 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    until("the page never got going", &|| admitted() > 1000);
     let ports = loopback_listeners(ui_pid);
     assert_eq!(ports.len(), 1, "the shell listens on exactly one loopback port: {ports:?}");
     let port = ports[0];
@@ -131,16 +141,8 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
 /// flooding page, which sends while `desiredSize > 0`, yields once the session has ended.
 #[test]
 fn the_native_carrier_opens_no_network_socket() {
-    let echo = repo_root().join("examples/echo");
-    let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
     let daemon = Daemon::start();
-    let app = PageApp::new(&manifest, &echo.join("core.wasm"), "chaos.html");
-    let LaunchedUi { id, ui_pid, .. } = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(120)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while daemon.session_status(&id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0) < 1000 {
-        assert!(Instant::now() < deadline, "the page never got going\n{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (app, LaunchedUi { id, ui_pid, .. }) = flooding_page(&daemon, &[]);
     let inodes = socket_inodes(ui_pid);
     assert!(!inodes.is_empty(), "the shell holds its Unix sockets to appd");
     for table in ["tcp", "tcp6", "udp", "udp6"] {
