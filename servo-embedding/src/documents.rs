@@ -21,7 +21,7 @@ pub struct Documents {
     attached: BTreeMap<Generation, PageChannelSender>,
     current: Option<Generation>,
     next: Generation,
-    /// Messages that arrived while no document was attached, with their sizes.
+    /// Messages that arrived while no document was attached, in order.
     held: VecDeque<Envelope>,
     /// Events produced by the state machine, per document, until [`Documents::flush`].
     outgoing: BTreeMap<Generation, Vec<PageChannelEvent>>,

@@ -183,7 +183,7 @@ fn usage(problem: &str) -> ExitCode {
     eprintln!(
         "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
          [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] \
-         [--console [--script '<type> <json>']...] <app-dir>"
+         [--channel native|socket] [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)
 }
