@@ -197,6 +197,24 @@ fn malformed_or_truncated_recordings_get_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"), "{}", text(&out));
 }
 
+/// A recording of a session whose page was reloaded (a `page-attached` record) is refused with
+/// a clear reason: replaying the core's page-attached turns is not supported yet.
+#[test]
+fn a_recording_with_a_page_reload_is_refused_with_a_clear_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("counter.jsonl");
+    let _daemon = record_counter(&record);
+    let full = std::fs::read_to_string(&record).expect("read");
+    let mut lines: Vec<&str> = full.lines().collect();
+    lines.insert(2, r#"{"t_us":1,"kind":"page-attached"}"#);
+    let path = dir.path().join("reloaded.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+    let out = appd(&["replay", path.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(err.contains("page-attached") && err.contains("not supported yet"), "{err}");
+}
+
 #[test]
 fn a_burst_that_the_core_host_coalesced_still_replays_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
