@@ -205,14 +205,18 @@ impl Bridge {
             end_detail: String::new(),
             probe,
         };
-        state.push(json!({
+        // The socket carrier's first event; the native carrier's channel reads these facts at
+        // attach instead (`channel_facts`).
+        if carrier == ChannelCarrier::Socket {
+            state.push(json!({
             "kind": "open",
             "sessionId": welcome.session_id.0,
             "app": welcome.app_name,
             "maxMessageBytes": welcome.max_message_bytes,
             "uiEventTypes": welcome.ui_event_types,
             "desiredSize": desired,
-        }));
+            }));
+        }
         let state = Arc::new(Mutex::new(state));
         {
             let mut route = lock(&route);
@@ -399,33 +403,32 @@ impl Bridge {
     /// learn first (messages held while no document was attached, or the session's end) is
     /// queued for it.
     pub fn attach_document(&self, sender: PageChannelSender) -> Generation {
-        let mut state = lock(&self.state);
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
         let mut out = Vec::new();
         if let Some(probe) = &state.probe {
             probe.connection_opened();
         }
+        if state.native.as_ref().is_some_and(|documents| documents.current().is_some()) {
+            // The document it replaces will never dispatch what it was shown.
+            state.release_shown(&mut out);
+        }
         let documents = state.native.get_or_insert_with(Documents::default);
         let (generation, replaced) = documents.attach(sender);
-        let held = documents.take_held();
         if let Some(replaced) = replaced {
             tracing::info!(generation, replaced, "a new document of the app took the channel");
-            state.release_shown(&mut out);
         }
         if generation > 1 {
             // Not the app's first document: the core sends its state again.
             state.connection.channel.page_attached(&mut out);
         }
-        for message in held {
+        for message in documents.take_held() {
             state.shown_sizes.push_back(message.size() as u64);
-            if let Some(documents) = &mut state.native {
-                documents.push(generation, page_message(message));
-            }
+            documents.push(generation, page_message(message));
         }
-        if let Some(reason) = state.ended.clone() {
-            let detail = state.end_detail.clone();
-            if let Some(documents) = &mut state.native {
-                documents.push(generation, PageChannelEvent::End { reason, detail });
-            }
+        if let Some(reason) = &state.ended {
+            documents
+                .push(generation, PageChannelEvent::End { reason: reason.clone(), detail: state.end_detail.clone() });
         }
         state.finish(out, Vec::new());
         generation
