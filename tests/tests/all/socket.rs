@@ -24,24 +24,42 @@ fn socket_inodes(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// The TCP ports `pid` listens on at 127.0.0.1 (its sockets' inodes, matched in its
-/// `/proc/<pid>/net/tcp`).
-fn loopback_listeners(pid: u32) -> Vec<u16> {
+/// The rows of `/proc/<pid>/net/<table>` (`tcp`, `udp6`, …) for sockets `pid` holds, split
+/// into fields (its sockets' inodes, matched in the table's tenth column).
+fn held_sockets(pid: u32, table: &str) -> Vec<Vec<String>> {
     let inodes = socket_inodes(pid);
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
-    table
+    std::fs::read_to_string(format!("/proc/{pid}/net/{table}"))
+        .unwrap_or_default()
         .lines()
         .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // local_address, st (0A = LISTEN), inode
-            let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+        .map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|fields| fields.get(9).is_some_and(|inode| inodes.contains(inode)))
+        .collect()
+}
+
+/// The TCP ports `pid` listens on at 127.0.0.1.
+fn loopback_listeners(pid: u32) -> Vec<u16> {
+    held_sockets(pid, "tcp")
+        .iter()
+        .filter_map(|f| {
+            // local_address, st (0A = LISTEN)
+            let (local, state) = (f.get(1)?, f.get(3)?);
             let (addr, port) = local.split_once(':')?;
-            (addr == "0100007F" && *state == "0A" && inodes.iter().any(|i| i == inode))
-                .then(|| u16::from_str_radix(port, 16).ok())
-                .flatten()
+            (addr == "0100007F" && state == "0A").then(|| u16::from_str_radix(port, 16).ok()).flatten()
         })
         .collect()
+}
+
+/// Ends the session `id` as the operator would and returns the flooding page's report, once
+/// the shell has exited; the page saw the end once and its echoes in order.
+fn end_and_report(daemon: &Daemon, app: &PageApp, id: &str, ui_pid: u32) -> serde_json::Value {
+    assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
+    wait_gone(ui_pid, "weft-shell after the end");
+    let page = app.page_report();
+    assert_eq!(page["reason"], "session-ended", "{page}");
+    assert_eq!(page["ends"], 1, "{page}");
+    assert!(chaos_page_in_order(&page), "{page}");
+    page
 }
 
 /// The HTTP status a WebSocket handshake to `path` gets (101 = accepted).
@@ -125,12 +143,7 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
     until("the page's channel stalled under the knocking", &|| admitted() > before + 1000);
     drop(idle);
 
-    assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
-    wait_gone(ui_pid, "weft-shell after the end");
-    let page = app.page_report();
-    assert_eq!(page["reason"], "session-ended", "{page}");
-    assert_eq!(page["ends"], 1, "{page}");
-    assert!(chaos_page_in_order(&page), "{page}");
+    end_and_report(&daemon, &app, &id, ui_pid);
     let log = daemon.log();
     assert!(log.contains("channel socket: refused a handshake"), "the refusals are logged:\n{log}");
     assert!(!log.contains(&forged), "the log repeats a presented token:\n{log}");
@@ -143,21 +156,10 @@ fn a_local_process_without_the_token_gets_nothing_and_the_page_keeps_its_channel
 fn the_native_carrier_opens_no_network_socket() {
     let daemon = Daemon::start();
     let (app, LaunchedUi { id, ui_pid, .. }) = flooding_page(&daemon, &[]);
-    let inodes = socket_inodes(ui_pid);
-    assert!(!inodes.is_empty(), "the shell holds its Unix sockets to appd");
+    assert!(!socket_inodes(ui_pid).is_empty(), "the shell holds its Unix sockets to appd");
     for table in ["tcp", "tcp6", "udp", "udp6"] {
-        let text = std::fs::read_to_string(format!("/proc/{ui_pid}/net/{table}")).unwrap_or_default();
-        let held: Vec<&str> = text
-            .lines()
-            .skip(1)
-            .filter(|line| line.split_whitespace().nth(9).is_some_and(|inode| inodes.iter().any(|i| i == inode)))
-            .collect();
+        let held = held_sockets(ui_pid, table);
         assert!(held.is_empty(), "the shell holds {table} sockets: {held:?}");
     }
-    assert_eq!(daemon.request(json!({"op": "end", "session_id": id}))["ok"], true);
-    wait_gone(ui_pid, "weft-shell after the end");
-    let page = app.page_report();
-    assert_eq!(page["reason"], "session-ended", "{page}");
-    assert_eq!(page["ends"], 1, "{page}");
-    assert!(chaos_page_in_order(&page), "{page}");
+    end_and_report(&daemon, &app, &id, ui_pid);
 }
