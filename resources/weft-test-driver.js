@@ -6,12 +6,7 @@
 //   await weft_test_driver.killCore();  // the broker SIGKILLs the core → sessionend "core-crashed"
 //   await weft_test_driver.trapCore();  // the core's next host call traps → "core-trapped"
 //   await weft_test_driver.closeApp();  // the user closes the app → "app-closed"
-//   await weft_test_driver.dropSocket(); // socket carrier only: the shell drops the binding's
-//                                        // connection (it reconnects and resends; nothing lost)
 // Each promise resolves once the shell has passed the request on (not when the session ends).
-//   weft_test_driver.channelPort        // socket carrier only: the channel socket's port (not
-//                                       // its token), so that hostile-page tests can knock on it;
-//                                       // null on the native carrier, which has no socket
 //
 // Requests travel as console lines (`WEFT-TEST-DRIVER {"id","action"}`) that the shell's console
 // delegate reads; the shell answers by evaluating `__weftTestDriverAnswer(id, answer)` in the
@@ -20,7 +15,6 @@
 (() => {
   "use strict";
   const APP_BASE = "__WEFT_APP_BASE__";
-  const SOCKET_URL = "__WEFT_SOCKET__";
   if (window !== window.top) return;
   if (!String(window.location.href).startsWith(APP_BASE)) return;
   const log = window.console.log.bind(window.console);
@@ -50,8 +44,6 @@
       killCore: () => request("kill-core"),
       trapCore: () => request("trap-core"),
       closeApp: () => request("close-app"),
-      dropSocket: () => request("drop-socket"),
-      channelPort: SOCKET_URL ? Number(new URL(SOCKET_URL).port) : null,
     }),
     writable: false,
     configurable: false,

@@ -1,19 +1,11 @@
-//! The session's UI endpoint inside the shell, and the page-facing event log.
+//! The session's UI endpoint inside the shell.
 //!
 //! The protocol state (`UiChannel`) lives here, behind one mutex, driven from two sides: the
 //! broker's frames, handled on the connection's reader thread as each message (a burst of
-//! frames) arrives, and the page: its sends, on its script thread (the native carrier,
-//! [`crate::page_channel`]), or its posts ([`Bridge::on_post`]) on the channel socket's thread
-//! (the socket carrier). No other thread hop is on the way. On the native carrier, what a
-//! document must learn is queued for it as one task per burst ([`crate::documents`]).
-//!
-//! On the socket carrier, everything the page must learn becomes one
-//! JSON line in the event log, numbered by a cursor. The page's connection follows the log; the
-//! page acknowledges the cursor it has handled on its posts, which trims the log, and a
-//! connection that replaces another (the binding reconnecting) replays what was not
-//! acknowledged, so nothing is lost between connections.
+//! frames) arrives, and the page's sends, on its script thread ([`crate::page_channel`]). No
+//! other thread hop is on the way. What a document must learn is queued for it as one task
+//! per burst ([`crate::documents`]).
 
-use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,12 +16,7 @@ use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
 use crate::documents::{Documents, Generation};
 use crate::probe::Probe;
-use crate::view::ChannelCarrier;
 use script::page_channel::{PageChannelError, PageChannelErrorName, PageChannelEvent, PageChannelSender};
-
-/// Events the log may hold before the page has read them. Messages are bounded by credit and
-/// verdicts by the pending-send bound; this is a backstop against a page that never reads.
-const MAX_LOG: usize = 8192;
 
 /// Where the reader thread's bursts go: held until the bridge's state exists (frames can
 /// arrive with the welcome), then handled at once.
@@ -38,56 +25,13 @@ enum Route {
     Ready(std::sync::Weak<Mutex<State>>),
 }
 
-/// How long the shell's exit waits for the page's connection to close the orderly way.
-pub const PAGE_CLOSE_WAIT: Duration = Duration::from_millis(600);
-
-/// Where a page's events go: its connection.
-pub trait StreamSink: Send {
-    /// Writes one chunk of newline-terminated JSON lines (one burst); `false` once the
-    /// connection is gone.
-    fn send(&mut self, chunk: String) -> bool;
-    /// Cuts the connection at once, dropping what is still queued for it, as a failing
-    /// transport would (the test driver's `drop-socket`).
-    fn cut(&mut self);
-}
-
-/// What the page posts: sends, and how many messages it has dispatched since its last post.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagePost {
-    /// The post's number (1, 2, …): a retried post repeats it and is processed once.
-    pub seq: u64,
-    /// New sends, in order.
-    #[serde(default)]
-    pub sends: Vec<PageSend>,
-    /// Messages dispatched to page code since the last post (grants the broker credit).
-    #[serde(default)]
-    pub consumed: u32,
-    /// The cursor of the last event the page has handled: the log forgets up to it.
-    #[serde(default)]
-    pub ack: u64,
-}
-
-/// One `send()` from the page.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageSend {
-    /// The page's id for the promise.
-    pub id: u64,
-    /// The message type.
-    #[serde(rename = "type")]
-    pub message_type: String,
-    /// The payload as JSON text.
-    pub payload: String,
-}
-
 struct State {
     connection: UiConnection,
-    /// Channel sequence → the document that sent it (0 on the socket path) and its promise id.
+    /// Channel sequence → the document that sent it and its promise id.
     ids: HashMap<u64, (Generation, u64)>,
-    /// The page's documents, once one has attached through the native page channel
-    /// ([`crate::page_channel`]); `None` on the socket path.
-    native: Option<Documents>,
+    /// The page's documents ([`crate::page_channel`]): which one is current, and what waits
+    /// for it.
+    documents: Documents,
     /// Frames for the broker held back by the page's sends of this turn, until the page's
     /// channel flushes them ([`Bridge::document_flush`]); every other transmission sends them
     /// first, so the broker sees the UI's frames in the order they were made.
@@ -97,21 +41,9 @@ struct State {
     credit_due: weft_ipc::credit::Credit,
     /// Sizes of messages shown to the page and not yet reported consumed.
     shown_sizes: VecDeque<u64>,
-    log: VecDeque<(u64, String)>,
-    next_cursor: u64,
-    stream: Option<(u64, Box<dyn StreamSink>)>,
-    /// Connections opened and not yet finished (the current one and any being closed).
-    live_streams: usize,
-    /// Lines logged since the stream was last written: written as one chunk by
-    /// [`State::flush`].
-    unsent: String,
-    next_stream: u64,
+    /// The `desiredSize` the current document last learned of (it lowers its own as it sends;
+    /// a rise is news to it).
     last_desired: i64,
-    /// The last post processed (retries of it are ignored).
-    last_post: u64,
-    /// Sends received from the page so far (lets the page correct its `desiredSize` for sends
-    /// it made that the embedder had not seen yet).
-    received_sends: u64,
     /// Messages the page reported dispatched, in all.
     consumed_total: u64,
     last_activity: Instant,
@@ -143,21 +75,13 @@ pub enum TestDriverAction {
     TrapCore,
     /// The user closes the app (the same path as closing the window).
     CloseApp,
-    /// The shell cuts the page's channel connection, with whatever was still queued for it
-    /// (the binding reconnects from its cursor and resends what the bridge has not confirmed):
-    /// the transport failing under traffic.
-    DropSocket,
 }
 
 impl Bridge {
-    /// Joins the session described by `bootstrap` and starts relaying to a page on `carrier`
-    /// (on the native one, messages that arrive before the first document attaches wait for
-    /// it). `probe` (benchmarks only) times lone round trips.
-    pub fn connect(
-        bootstrap: &Bootstrap,
-        carrier: ChannelCarrier,
-        probe: Option<Arc<Probe>>,
-    ) -> Result<Bridge, TransportError> {
+    /// Joins the session described by `bootstrap` and starts relaying to the app's page
+    /// (messages that arrive before the first document attaches wait for it). `probe`
+    /// (benchmarks only) times lone round trips.
+    pub fn connect(bootstrap: &Bootstrap, probe: Option<Arc<Probe>>) -> Result<Bridge, TransportError> {
         let route = Arc::new(Mutex::new(Route::Waiting(Vec::new())));
         let reader_route = route.clone();
         let reader_probe = probe.clone();
@@ -183,40 +107,20 @@ impl Bridge {
         })?;
         let welcome = connection.channel.welcome().clone();
         let desired = connection.channel.desired_size();
-        let mut state = State {
+        let state = State {
             connection,
             ids: HashMap::new(),
-            native: (carrier == ChannelCarrier::Native).then(Documents::default),
+            documents: Documents::default(),
             held_up: Vec::new(),
             credit_due: weft_ipc::credit::Credit::default(),
             shown_sizes: VecDeque::new(),
-            log: VecDeque::new(),
-            next_cursor: 1,
-            stream: None,
-            live_streams: 0,
-            unsent: String::new(),
-            next_stream: 1,
             last_desired: desired,
-            last_post: 0,
-            received_sends: 0,
             consumed_total: 0,
             last_activity: Instant::now(),
             ended: None,
             end_detail: String::new(),
             probe,
         };
-        // The socket carrier's first event; the native carrier's channel reads these facts at
-        // attach instead (`channel_facts`).
-        if carrier == ChannelCarrier::Socket {
-            state.push(json!({
-            "kind": "open",
-            "sessionId": welcome.session_id.0,
-            "app": welcome.app_name,
-            "maxMessageBytes": welcome.max_message_bytes,
-            "uiEventTypes": welcome.ui_event_types,
-            "desiredSize": desired,
-            }));
-        }
         let state = Arc::new(Mutex::new(state));
         {
             let mut route = lock(&route);
@@ -243,96 +147,6 @@ impl Bridge {
     /// The round-trip probe, when the shell runs with `--probe` (benchmarks only).
     pub fn probe(&self) -> Option<Arc<Probe>> {
         lock(&self.state).probe.clone()
-    }
-
-    /// Handles a post from the page (already authorised).
-    pub fn on_post(&self, post: PagePost) {
-        let mut state = lock(&self.state);
-        if post.seq <= state.last_post {
-            tracing::debug!(seq = post.seq, "ignored a retried post");
-            return;
-        }
-        if post.seq != state.last_post + 1 {
-            tracing::warn!(seq = post.seq, expected = state.last_post + 1, "the page skipped a post");
-        }
-        state.last_post = post.seq;
-        state.forget_through(post.ack);
-        let mut out = Vec::new();
-        let notices = Vec::new();
-        state.consumed_total += u64::from(post.consumed);
-        if post.consumed > 0 {
-            let n = (post.consumed as usize).min(state.shown_sizes.len());
-            let bytes: u64 = state.shown_sizes.drain(..n).sum();
-            state.connection.channel.consumed(n as u32, bytes, &mut out);
-        }
-        state.received_sends += post.sends.len() as u64;
-        // Always tell the page where its sends stand and that this post arrived (it keeps a
-        // post until then, to resend it if its connection drops), even if the window did not
-        // move; and at once: Servo's WebSocket client leaves Nagle's algorithm on, so a post
-        // left unanswered holds the page's next one until a delayed ACK (a deferred answer
-        // cut small-message throughput fourfold; docs/performance.md).
-        state.last_desired = i64::MIN;
-        for send in post.sends {
-            match state.connection.channel.send(&send.message_type, send.payload, &mut out) {
-                Ok(sequence) => {
-                    state.ids.insert(sequence, (0, send.id));
-                }
-                Err(rejection) => state.push(json!({
-                    "kind": "rejected", "id": send.id, "name": rejection.kind.name(), "message": rejection.detail,
-                })),
-            }
-        }
-        state.finish(out, notices);
-    }
-
-    /// Opens the page's event stream from `cursor`: replays what the page has not seen, then
-    /// follows. A newer stream replaces an older one. Returns the stream's id.
-    pub fn open_stream(&self, cursor: u64, mut stream: Box<dyn StreamSink>) -> u64 {
-        let mut state = lock(&self.state);
-        let id = state.next_stream;
-        state.next_stream += 1;
-        state.live_streams += 1;
-        // The replay below covers anything not yet written to the previous stream.
-        state.unsent.clear();
-        state.forget_through(cursor);
-        if !state.log.is_empty() {
-            let mut chunk = String::with_capacity(state.log.iter().map(|(_, l)| l.len() + 1).sum());
-            for (_, line) in &state.log {
-                chunk.push_str(line);
-                chunk.push('\n');
-            }
-            if let Some(probe) = &state.probe {
-                probe.chunk_flushed();
-            }
-            if !stream.send(chunk) {
-                return id;
-            }
-        }
-        state.stream = Some((id, stream));
-        id
-    }
-
-    /// Stream `id` has finished (every stream opened is finished once): stops following on it,
-    /// if it is still the current one.
-    pub fn close_stream(&self, id: u64) {
-        let mut state = lock(&self.state);
-        state.live_streams = state.live_streams.saturating_sub(1);
-        if state.stream.as_ref().is_some_and(|(current, _)| *current == id) {
-            state.stream = None;
-        }
-    }
-
-    /// Closes the page's connection the orderly way (what is queued for it is written, then a
-    /// WebSocket close), running `spin` (which must let Servo work) until every connection has
-    /// finished, for at most [`PAGE_CLOSE_WAIT`]. For the shell's exit, so the page's side
-    /// (Servo) sees a closed socket, not a reset.
-    pub fn close_page_spinning(&self, mut spin: impl FnMut()) {
-        // Dropping the sink ends its writer after the chunks it holds (see `socket`).
-        lock(&self.state).stream = None;
-        let deadline = Instant::now() + PAGE_CLOSE_WAIT;
-        while lock(&self.state).live_streams > 0 && Instant::now() < deadline {
-            spin();
-        }
     }
 
     /// The user closes the app: ends the session as `app-closed`.
@@ -367,14 +181,6 @@ impl Bridge {
             TestDriverAction::KillCore => state.connection.channel.test_control(TestAction::KillCore, &mut out),
             TestDriverAction::TrapCore => state.connection.channel.test_control(TestAction::TrapCore, &mut out),
             TestDriverAction::CloseApp => state.connection.channel.close(&mut out),
-            TestDriverAction::DropSocket if state.native.is_some() => {
-                return Err("the native carrier has no socket to drop".into());
-            }
-            TestDriverAction::DropSocket => {
-                if let Some((_, mut stream)) = state.stream.take() {
-                    stream.cut();
-                }
-            }
         }
         state.finish(out, Vec::new());
         Ok(())
@@ -396,7 +202,7 @@ impl Bridge {
     }
 }
 
-/// The native page channel's side of the bridge ([`crate::page_channel`]): documents attach,
+/// The page channel's side of the bridge ([`crate::page_channel`]): documents attach,
 /// send, report what they dispatched and detach, each on the page's script thread.
 impl Bridge {
     /// Attaches a document (it becomes the current one). Returns its generation; what it must
@@ -407,13 +213,13 @@ impl Bridge {
         let state = &mut *guard;
         let mut out = Vec::new();
         if let Some(probe) = &state.probe {
-            probe.connection_opened();
+            probe.document_attached();
         }
-        if state.native.as_ref().is_some_and(|documents| documents.current().is_some()) {
+        if state.documents.current().is_some() {
             // The document it replaces will never dispatch what it was shown.
             state.release_shown(&mut out);
         }
-        let documents = state.native.get_or_insert_with(Documents::default);
+        let documents = &mut state.documents;
         let (generation, replaced) = documents.attach(sender);
         if let Some(replaced) = replaced {
             tracing::info!(generation, replaced, "a new document of the app took the channel");
@@ -449,13 +255,12 @@ impl Bridge {
                 format!("the session has ended: {reason}"),
             ));
         }
-        if state.native.as_ref().and_then(Documents::current) != Some(generation) {
+        if state.documents.current() != Some(generation) {
             return Err(PageChannelError::new(
                 PageChannelErrorName::InvalidStateError,
                 "a newer document of this app holds the channel",
             ));
         }
-        state.received_sends += 1;
         if let Some(probe) = &state.probe {
             probe.post(Instant::now(), &[payload.len()]);
         }
@@ -486,7 +291,7 @@ impl Bridge {
     pub fn document_consumed(&self, generation: Generation, messages: u32) {
         let mut state = lock(&self.state);
         tracing::debug!(generation, messages, "the page dispatched messages");
-        if state.native.as_ref().and_then(Documents::current) != Some(generation) {
+        if state.documents.current() != Some(generation) {
             return;
         }
         state.consumed_total += u64::from(messages);
@@ -510,10 +315,7 @@ impl Bridge {
     /// Document `generation` is going away.
     pub fn detach_document(&self, generation: Generation) {
         let mut state = lock(&self.state);
-        let Some(documents) = &mut state.native else {
-            return;
-        };
-        if documents.detach(generation) {
+        if state.documents.detach(generation) {
             tracing::debug!(generation, "the app's document detached");
             let mut out = Vec::new();
             state.release_shown(&mut out);
@@ -574,61 +376,8 @@ impl State {
         }
     }
 
-    /// Forgets the logged events up to and including `cursor` (the page has handled them).
-    fn forget_through(&mut self, cursor: u64) {
-        while self.log.front().is_some_and(|(c, _)| *c <= cursor) {
-            self.log.pop_front();
-        }
-    }
-
-    fn push(&mut self, mut event: serde_json::Value) {
-        let cursor = self.next_cursor;
-        event["c"] = json!(cursor);
-        self.push_line(event.to_string());
-    }
-
-    /// A message event, written directly: the payload is the broker-validated JSON text,
-    /// embedded as is rather than parsed into a tree and printed again.
-    fn push_message(&mut self, e: &weft_ipc::envelope::Envelope) {
-        let cursor = self.next_cursor;
-        let message_type = serde_json::to_string(&e.message_type).unwrap_or_else(|_| "\"\"".into());
-        let valid = serde_json::from_str::<serde::de::IgnoredAny>(&e.payload).is_ok();
-        let payload: std::borrow::Cow<'_, str> = if !valid {
-            "null".into()
-        } else if e.payload.contains(['\n', '\r']) {
-            // In valid JSON a raw line break can only be whitespace between tokens.
-            e.payload.replace(['\n', '\r'], " ").into()
-        } else {
-            e.payload.as_str().into()
-        };
-        let mut line = String::with_capacity(payload.len() + message_type.len() + 80);
-        line.push_str("{\"kind\":\"message\",\"messageType\":");
-        line.push_str(&message_type);
-        line.push_str(",\"sequence\":");
-        line.push_str(&e.sequence.to_string());
-        line.push_str(",\"payload\":");
-        line.push_str(&payload);
-        line.push_str(",\"c\":");
-        line.push_str(&cursor.to_string());
-        line.push('}');
-        self.push_line(line);
-    }
-
-    fn push_line(&mut self, line: String) {
-        let cursor = self.next_cursor;
-        self.next_cursor += 1;
-        if self.stream.is_some() {
-            self.unsent.push_str(&line);
-            self.unsent.push('\n');
-        }
-        self.log.push_back((cursor, line));
-        if self.log.len() > MAX_LOG {
-            tracing::warn!("the page is not reading its events; dropping the oldest");
-            self.log.pop_front();
-        }
-        self.last_activity = Instant::now();
-    }
-
+    /// Transmits `out` to the broker (after the frames held up, and any credit due) and hands
+    /// what the notices say to the documents, as one delivery each.
     fn finish(&mut self, out: Vec<UiToBroker>, mut notices: Vec<UiNotice>) {
         if self.credit_due.messages > 0 {
             let due = std::mem::take(&mut self.credit_due);
@@ -649,104 +398,51 @@ impl State {
             match notice {
                 UiNotice::Admitted(sequence) => {
                     if let Some((generation, id)) = self.ids.remove(&sequence) {
-                        match &mut self.native {
-                            Some(documents) => {
-                                documents.push(generation, PageChannelEvent::Settled { id, result: Ok(()) })
-                            }
-                            None => self.push(json!({"kind": "admitted", "id": id})),
-                        }
+                        self.documents.push(generation, PageChannelEvent::Settled { id, result: Ok(()) });
                     }
                 }
                 UiNotice::Rejected(sequence, r) => {
                     if let Some((generation, id)) = self.ids.remove(&sequence) {
-                        match &mut self.native {
-                            Some(documents) => documents
-                                .push(generation, PageChannelEvent::Settled { id, result: Err(page_error(&r)) }),
-                            None => self.push(
-                                json!({"kind": "rejected", "id": id, "name": r.kind.name(), "message": r.detail}),
-                            ),
-                        }
+                        self.documents.push(generation, PageChannelEvent::Settled { id, result: Err(page_error(&r)) });
                     }
                 }
                 UiNotice::Message(e) => {
                     if let Some(probe) = &self.probe {
                         probe.message_handled();
                     }
-                    match &mut self.native {
-                        Some(documents) if documents.current().is_some() => {
-                            self.shown_sizes.push_back(e.size() as u64);
-                            documents.push_current(page_message(e));
-                        }
-                        Some(documents) => documents.hold(e),
-                        None => {
-                            self.shown_sizes.push_back(e.size() as u64);
-                            self.push_message(&e);
-                        }
+                    if self.documents.current().is_some() {
+                        self.shown_sizes.push_back(e.size() as u64);
+                        self.documents.push_current(page_message(e));
+                    } else {
+                        self.documents.hold(e);
                     }
                 }
-                UiNotice::Error(r) => match &mut self.native {
-                    Some(documents) => {
-                        if !documents.push_current(PageChannelEvent::Error(page_error(&r))) {
-                            tracing::warn!(name = r.kind.name(), detail = %r.detail, "an error for the page, with no document attached");
-                        }
+                UiNotice::Error(r) => {
+                    if !self.documents.push_current(PageChannelEvent::Error(page_error(&r))) {
+                        tracing::warn!(name = r.kind.name(), detail = %r.detail, "an error for the page, with no document attached");
                     }
-                    None => self.push(json!({"kind": "error", "name": r.kind.name(), "message": r.detail})),
-                },
+                }
                 UiNotice::SessionEnd(end) => {
                     tracing::info!(reason = %end.reason, detail = %end.detail, "session ended");
                     self.ended = Some(end.reason.code().to_owned());
                     self.end_detail = end.detail.clone();
-                    match &mut self.native {
-                        Some(documents) => documents.push_all(PageChannelEvent::End {
-                            reason: end.reason.code().to_owned(),
-                            detail: end.detail.clone(),
-                        }),
-                        None => {
-                            self.push(json!({"kind": "sessionend", "reason": end.reason.code(), "detail": end.detail}))
-                        }
-                    }
+                    self.documents.push_all(PageChannelEvent::End {
+                        reason: end.reason.code().to_owned(),
+                        detail: end.detail.clone(),
+                    });
                 }
             }
         }
-        if let Some(documents) = &mut self.native {
-            self.last_activity = Instant::now();
-            // The page lowers its own `desiredSize` as it sends; it learns of rises (credit).
-            let desired = self.connection.channel.desired_size();
-            if desired > self.last_desired && self.ended.is_none() {
-                documents.push_current(PageChannelEvent::DesiredSizeChanged);
-            }
-            self.last_desired = desired;
-            let deliveries = documents.flush();
-            if let (Some(probe), true) = (self.probe.as_ref(), deliveries > 0) {
-                // Handed to the page's event loop: the native carrier's "written".
-                probe.chunk_flushed();
-                probe.chunk_written();
-            }
-            return;
-        }
+        self.last_activity = Instant::now();
+        // The page lowers its own `desiredSize` as it sends; it learns of rises (credit).
         let desired = self.connection.channel.desired_size();
-        if desired != self.last_desired && self.ended.is_none() {
-            self.last_desired = desired;
-            self.push(json!({
-                "kind": "desired-size", "value": desired, "received": self.received_sends, "post": self.last_post,
-            }));
+        if desired > self.last_desired && self.ended.is_none() {
+            self.documents.push_current(PageChannelEvent::DesiredSizeChanged);
         }
-        self.flush();
-    }
-
-    /// Writes the lines logged since the last write to the stream, as one chunk.
-    fn flush(&mut self) {
-        if self.unsent.is_empty() {
-            return;
-        }
-        let chunk = std::mem::take(&mut self.unsent);
-        if let Some((_, stream)) = &mut self.stream {
-            if let Some(probe) = &self.probe {
-                probe.chunk_flushed();
-            }
-            if !stream.send(chunk) {
-                self.stream = None;
-            }
+        self.last_desired = desired;
+        let deliveries = self.documents.flush();
+        if let (Some(probe), true) = (self.probe.as_ref(), deliveries > 0) {
+            probe.delivered();
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::bridge::Bridge;
 use crate::policy::UiPolicy;
-use crate::view::{AppView, ChannelCarrier, PageSetup};
+use crate::view::{AppView, PageSetup};
 use servo::{EventLoopWaker, RenderingContext, SoftwareRenderingContext};
 use std::cell::RefCell;
 use std::io::Write;
@@ -37,8 +37,6 @@ pub struct HeadlessOptions {
     /// Benchmarks only: once the page's done marker is seen, write the bridge's round-trip
     /// probe figures here as JSON ([`crate::probe`]), before the app closes.
     pub probe: Option<PathBuf>,
-    /// How the page's `weft.channel` reaches the session.
-    pub carrier: ChannelCarrier,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -56,7 +54,6 @@ impl Default for HeadlessOptions {
             done_marker: None,
             first_paint: None,
             probe: None,
-            carrier: ChannelCarrier::default(),
         }
     }
 }
@@ -121,7 +118,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let view = AppView::new(
         context,
         Box::new(waker.clone()),
-        PageSetup { policy, entry, carrier: options.carrier },
+        PageSetup { policy, entry },
         bridge.clone(),
         Box::new(|webview| webview.paint()),
         1.0,
@@ -194,15 +191,6 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         drain_console();
         Ok(())
     };
-    // Once the session has ended: the page's connection closes the orderly way while Servo
-    // still runs (a socket that just vanishes reads as a reset, which Servo logs as an error).
-    let close_page = || {
-        bridge.close_page_spinning(|| {
-            drain_console();
-            view.servo.spin_event_loop();
-            waker.wait(Duration::from_millis(5));
-        })
-    };
     spin_until("the page to load", &|| view.state.loaded.get())?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "page loaded");
 
@@ -235,7 +223,6 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     }
     let Some(path) = &options.screenshot else {
         spin_until("the session to end", &|| bridge.ended().is_some())?;
-        close_page();
         return Ok(bridge.ended());
     };
     // Settled: the channel quiet for `settle`, then one more frame painted.
@@ -252,6 +239,5 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     tracing::info!(path = %path.display(), ms = started.elapsed().as_millis() as u64, "screenshot written");
     bridge.close_app();
     spin_until("the session to end", &|| bridge.ended().is_some())?;
-    close_page();
     Ok(bridge.ended())
 }

@@ -1,14 +1,12 @@
 //! What an app's webview may load and where it may navigate: only files inside its `ui/`
-//! directory and the channel socket. Enforced in the embedder, not in page JS.
+//! directory. Enforced in the embedder, not in page JS.
 
-use crate::socket::ChannelSocket;
 use url::Url;
 
 /// The load policy of one app's webview.
 #[derive(Clone, Debug)]
 pub struct UiPolicy {
     base: Url,
-    socket: Option<ChannelSocket>,
 }
 
 impl UiPolicy {
@@ -16,13 +14,7 @@ impl UiPolicy {
     pub fn new(ui_dir: &std::path::Path) -> Result<UiPolicy, String> {
         let base = Url::from_directory_path(ui_dir)
             .map_err(|()| format!("{} is not an absolute directory", ui_dir.display()))?;
-        Ok(UiPolicy { base, socket: None })
-    }
-
-    /// The same policy, also letting the webview open `socket` (the binding's transport; the
-    /// socket itself refuses anyone without the token).
-    pub fn with_socket(self, socket: ChannelSocket) -> UiPolicy {
-        UiPolicy { socket: Some(socket), ..self }
+        Ok(UiPolicy { base })
     }
 
     /// The UI's base URL (`file:///…/ui/`).
@@ -30,9 +22,9 @@ impl UiPolicy {
         &self.base
     }
 
-    /// Whether the webview may fetch `url` (a document, script, image, or the transport).
+    /// Whether the webview may fetch `url` (a document, script, image, …).
     pub fn may_load(&self, url: &Url) -> bool {
-        self.is_inside_ui(url) || self.socket.as_ref().is_some_and(|socket| socket.serves(url))
+        self.is_inside_ui(url)
     }
 
     /// Whether the webview may navigate (any frame) to `url`.
@@ -55,13 +47,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_ui_directory_and_the_transport() {
+    fn only_the_ui_directory() {
         let p = UiPolicy::new(std::path::Path::new("/apps/counter/ui")).expect("policy");
         let ok = |s: &str| p.may_load(&Url::parse(s).expect("url"));
         assert!(ok("file:///apps/counter/ui/index.html"));
         assert!(ok("file:///apps/counter/ui/img/a.png"));
         assert!(!ok("weft://channel/post"));
-        assert!(!ok("ws://127.0.0.1:9/channel/t"), "no socket yet");
+        assert!(!ok("ws://127.0.0.1:9/channel/t"));
+        assert!(!ok("http://127.0.0.1:9/"));
         assert!(!ok("file:///apps/counter/ui/../weft.toml"));
         assert!(!ok("file:///apps/counter/core.wasm"));
         assert!(!ok("file:///apps/counter/uix/index.html"));
@@ -70,13 +63,6 @@ mod tests {
         assert!(!ok("data:text/html,hi"));
         assert!(p.may_navigate(&Url::parse("file:///apps/counter/ui/other.html").expect("url")));
         assert!(!p.may_navigate(&Url::parse("https://example.com/").expect("url")));
-        let p = p.with_socket(crate::socket::ChannelSocket::unstarted(4000));
-        let ok = |s: &str| p.may_load(&Url::parse(s).expect("url"));
-        assert!(ok("ws://127.0.0.1:4000/channel/t"));
-        assert!(!ok("ws://127.0.0.1:4001/channel/t"));
-        assert!(ok("http://127.0.0.1:4000/channel/t"), "how Servo asks for the handshake");
-        assert!(!ok("http://127.0.0.1:4001/"));
-        assert!(ok("file:///apps/counter/ui/index.html"));
         assert!(!p.may_navigate(&Url::parse("ws://127.0.0.1:4000/channel/t").expect("url")));
     }
 }

@@ -1,19 +1,19 @@
 //! Benchmarks only: where the shell's share of a round trip goes (`weft-shell --probe FILE`).
 //!
 //! `weft-bench` times the servo path in the page; the probe times, inside the shell, the part
-//! of each of those round trips between the page's socket and the broker, so the page's share
-//! is the difference. A sample is one send that travels alone: a post carrying exactly one send
-//! while nothing else is in flight, closed by the next message (the echo core answers every
-//! event with one). Samples that overlap another send are dropped, so the pipelined phases of a
-//! benchmark add nothing. Off unless the shell runs with `--probe`: then the bridge and the
-//! socket call in at each step below.
+//! of each of those round trips between the page's `send()` reaching the bridge and the echo's
+//! delivery being queued for the page's script thread, so the page's share is the difference.
+//! A sample is one send that travels alone: a send while nothing else is in flight, closed by
+//! the next message (the echo core answers every event with one). Samples that overlap another
+//! send are dropped, so the pipelined phases of a benchmark add nothing. Off unless the shell
+//! runs with `--probe`: then the bridge calls in at each step below.
 //!
 //! The steps of one sample, all on the shell's monotonic clock:
-//! 1. `read` — the page's post (its WebSocket message) was read from the socket;
-//! 2. `sent` — its send has been written to the broker (parsed, checked, framed, written);
+//! 1. `read` — the page's send reached the bridge (on the page's script thread);
+//! 2. `sent` — it has been written to the broker (checked, framed, written);
 //! 3. `echo_received` — the echo's frame was read from the broker, on the reader thread;
-//! 4. `echo_handled` — the socket's thread has made it an event line for the page;
-//! 5. `written` — the chunk holding that line has been written to the page's socket.
+//! 4. `echo_handled` — the bridge has made it the page's message event;
+//! 5. `delivered` — the delivery holding that event is queued for the page's script thread.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,9 +27,9 @@ struct Sample {
     up: Duration,
     /// 2 → 3: appd, the core host and the four IPC hops.
     broker: Duration,
-    /// 3 → 4: the hand-off from the reader thread to the socket's thread.
+    /// 3 → 4: the bridge handling the broker's frame (on the reader thread).
     hop: Duration,
-    /// 4 → 5: the event line into a chunk, and the chunk onto the socket.
+    /// 4 → 5: the event queued for the page's script thread.
     down: Duration,
 }
 
@@ -42,8 +42,6 @@ struct Open {
     sent: Option<Instant>,
     echo_received: Option<Instant>,
     echo_handled: Option<Instant>,
-    /// The chunk (counted by [`Probe::chunk_flushed`]) that carries the echo.
-    chunk: u64,
 }
 
 #[derive(Debug, Default)]
@@ -52,25 +50,21 @@ struct ProbeState {
     /// Sends forwarded to the broker and messages received from it, in all.
     sends: u64,
     messages: u64,
-    /// Chunks handed to the page's connection and chunks written to it.
-    chunks_flushed: u64,
-    chunks_written: u64,
     /// The last frame the reader thread received, and when.
     last_frame: Option<Instant>,
     samples: BTreeMap<usize, Vec<Sample>>,
     dropped: u64,
 }
 
-/// The shell's timing of lone round trips (see the module doc). Shared by the bridge and the
-/// socket.
+/// The shell's timing of lone round trips (see the module doc), called by the bridge.
 #[derive(Debug, Default)]
 pub struct Probe {
     state: Mutex<ProbeState>,
 }
 
 impl Probe {
-    /// A post arrived (read at `read`) carrying sends of these payload sizes; called before
-    /// they go to the broker.
+    /// Sends of these payload sizes reached the bridge at `read` (the page's sends of one
+    /// turn); called before they go to the broker.
     pub fn post(&self, read: Instant, payload_bytes: &[usize]) {
         let mut s = lock(&self.state);
         if payload_bytes.is_empty() {
@@ -83,11 +77,11 @@ impl Probe {
             return;
         }
         if let ([bytes], 0) = (payload_bytes, in_flight) {
-            s.open = Some(Open { bytes: *bytes, read, sent: None, echo_received: None, echo_handled: None, chunk: 0 });
+            s.open = Some(Open { bytes: *bytes, read, sent: None, echo_received: None, echo_handled: None });
         }
     }
 
-    /// The post's sends have been written to the broker.
+    /// The sends have been written to the broker.
     pub fn sent(&self) {
         let now = Instant::now();
         if let Some(open) = &mut lock(&self.state).open {
@@ -101,40 +95,29 @@ impl Probe {
         lock(&self.state).last_frame = Some(Instant::now());
     }
 
-    /// The bridge made a message from the broker into an event line; the chunk holding it
-    /// will be the next one flushed.
+    /// The bridge made a message from the broker into the page's event; the next delivery
+    /// carries it.
     pub fn message_handled(&self) {
         let now = Instant::now();
         let mut s = lock(&self.state);
         s.messages += 1;
-        let (last_frame, next_chunk) = (s.last_frame, s.chunks_flushed + 1);
+        let last_frame = s.last_frame;
         if let Some(open) = &mut s.open {
             if open.sent.is_some() && open.echo_handled.is_none() {
                 open.echo_received = last_frame;
                 open.echo_handled = Some(now);
-                open.chunk = next_chunk;
             }
         }
     }
 
-    /// A chunk was handed to the page's connection.
-    pub fn chunk_flushed(&self) {
-        lock(&self.state).chunks_flushed += 1;
-    }
-
-    /// The connection wrote a chunk to the page's socket.
-    pub fn chunk_written(&self) {
+    /// What the bridge had for the page is queued for its script thread.
+    pub fn delivered(&self) {
         let now = Instant::now();
         let mut s = lock(&self.state);
-        s.chunks_written += 1;
-        let written = s.chunks_written;
         let Some(open) = s.open else { return };
         let (Some(sent), Some(received), Some(handled)) = (open.sent, open.echo_received, open.echo_handled) else {
             return;
         };
-        if written < open.chunk {
-            return;
-        }
         s.open = None;
         let sample = Sample {
             up: sent.saturating_duration_since(open.read),
@@ -145,10 +128,9 @@ impl Probe {
         s.samples.entry(open.bytes).or_default().push(sample);
     }
 
-    /// A new connection: chunk counts start again, and a sample under way is dropped.
-    pub fn connection_opened(&self) {
+    /// A document attached: a sample under way is dropped.
+    pub fn document_attached(&self) {
         let mut s = lock(&self.state);
-        s.chunks_written = s.chunks_flushed;
         if s.open.take().is_some() {
             s.dropped += 1;
         }
@@ -156,7 +138,7 @@ impl Probe {
 
     /// The medians per payload size, as JSON: `{"rows": [{"payload_bytes", "samples",
     /// "up_us", "broker_us", "hop_us", "down_us", "shell_us"}], "dropped": n}`; `shell_us` is
-    /// the median of each sample's whole span (read → written), not the sum of the medians.
+    /// the median of each sample's whole span (read → delivered), not the sum of the medians.
     pub fn summary(&self) -> serde_json::Value {
         let s = lock(&self.state);
         let median = |mut v: Vec<Duration>| -> f64 {
@@ -187,13 +169,12 @@ impl Probe {
 mod tests {
     use super::*;
 
-    /// `n` echoes come back from the broker, each in a chunk of its own, written to the page.
+    /// `n` echoes come back from the broker, each delivered to the page on its own.
     fn echoes(probe: &Probe, n: usize) {
         for _ in 0..n {
             probe.frame_received();
             probe.message_handled();
-            probe.chunk_flushed();
-            probe.chunk_written();
+            probe.delivered();
         }
     }
 
@@ -252,19 +233,26 @@ mod tests {
     }
 
     #[test]
-    fn the_sample_closes_when_the_echo_chunk_is_written_not_an_earlier_one() {
+    fn the_sample_closes_with_the_echos_delivery_not_the_verdicts() {
         let probe = Probe::default();
         probe.post(Instant::now(), &[64]);
         probe.sent();
-        // The verdict's chunk is flushed, then the echo is handled before the verdict's chunk is
-        // written.
-        probe.chunk_flushed();
+        // The verdict arrives and is delivered on its own first.
         probe.frame_received();
-        probe.message_handled();
-        probe.chunk_flushed();
-        probe.chunk_written();
-        assert_eq!(rows(&probe), vec![], "the verdict's chunk does not close the sample");
-        probe.chunk_written();
+        probe.delivered();
+        assert_eq!(rows(&probe), vec![], "the verdict's delivery does not close the sample");
+        echoes(&probe, 1);
         assert_eq!(rows(&probe), vec![(64, 1)]);
+    }
+
+    #[test]
+    fn a_document_attaching_drops_the_sample_under_way() {
+        let probe = Probe::default();
+        probe.post(Instant::now(), &[64]);
+        probe.sent();
+        probe.document_attached();
+        echoes(&probe, 1);
+        assert_eq!(rows(&probe), vec![]);
+        assert_eq!(probe.summary()["dropped"], 1);
     }
 }

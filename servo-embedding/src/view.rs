@@ -1,10 +1,8 @@
-//! One app's Servo instance and webview: the binding, the transport, the load policy, and a
-//! delegate that routes Servo's callbacks and does nothing else. Shared by every window kind.
+//! One app's Servo instance and webview: the page channel, the load policy, and a delegate that routes Servo's callbacks and does nothing else. Shared by every window kind.
 
 use crate::bridge::Bridge;
 use crate::page_channel::AppPageChannels;
 use crate::policy::UiPolicy;
-use crate::socket::ChannelSocket;
 use servo::{
     CreateNewWebViewRequest, EventLoopWaker, LoadStatus, NavigationRequest, RenderingContext, Servo, ServoBuilder,
     UserContentManager, UserScript, WebResourceLoad, WebResourceResponse, WebView, WebViewBuilder, WebViewDelegate,
@@ -125,26 +123,12 @@ impl WebViewDelegate for Delegate {
     }
 }
 
-/// How the page's `weft.channel` reaches the session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum ChannelCarrier {
-    /// Servo's page channel embedder API ([`crate::page_channel`]): a WebIDL interface, no
-    /// socket, no token. The default.
-    #[default]
-    Native,
-    /// The earlier carrier: a user script over a loopback WebSocket ([`crate::socket`]); kept
-    /// beside the native one until the switch is complete (`weft-shell --channel socket`).
-    Socket,
-}
-
-/// What the webview shows and how its page reaches the session.
+/// What the webview shows.
 pub struct PageSetup {
     /// What the webview may load.
     pub policy: UiPolicy,
     /// The first document (`ui/index.html`).
     pub entry: Url,
-    /// How `weft.channel` reaches the session.
-    pub carrier: ChannelCarrier,
 }
 
 /// A running app view.
@@ -155,19 +139,16 @@ pub struct AppView {
     pub webview: WebView,
     /// What the delegate saw.
     pub state: Rc<ViewState>,
-    /// The socket carrier's transport (also the test driver's), when it runs.
-    pub socket: Option<ChannelSocket>,
     // Dropping the manager destroys it inside Servo: keep it as long as the view.
     _user_content: Rc<UserContentManager>,
 }
 
 impl AppView {
     /// Builds Servo and the app's webview on `rendering_context`, loading `page.entry`, and
-    /// connects its `weft.channel` to the session: the native carrier installs the page channel
-    /// handler; the socket carrier (and the test driver) start the channel socket. `on_frame`
-    /// runs when Servo has a new frame (headless: paint it; a window: ask for a redraw); `scale`
-    /// is the HiDPI factor. Fails if the handler is already installed in this process or the
-    /// socket cannot listen on 127.0.0.1.
+    /// connects its `weft.channel` to the session by installing the page channel handler.
+    /// `on_frame` runs when Servo has a new frame (headless: paint it; a window: ask for a
+    /// redraw); `scale` is the HiDPI factor. Fails if the handler is already installed in this
+    /// process.
     pub fn new(
         rendering_context: Rc<dyn RenderingContext>,
         waker: Box<dyn EventLoopWaker>,
@@ -176,34 +157,12 @@ impl AppView {
         on_frame: Box<dyn Fn(&WebView)>,
         scale: f32,
     ) -> Result<AppView, String> {
-        let PageSetup { policy, entry, carrier } = page;
-        let native = match carrier {
-            ChannelCarrier::Native => Some(AppPageChannels::install(bridge.clone(), policy.clone())?),
-            ChannelCarrier::Socket => None,
-        };
-        // The socket serves the socket carrier's binding (and its test driver's knocks).
-        let socket = if native.is_none() {
-            Some(
-                ChannelSocket::start(bridge.clone())
-                    .map_err(|e| format!("cannot listen for the page's channel on 127.0.0.1: {e}"))?,
-            )
-        } else {
-            None
-        };
-        let policy = match &socket {
-            Some(socket) => policy.with_socket(socket.clone()),
-            None => policy,
-        };
+        let PageSetup { policy, entry } = page;
+        let channels = AppPageChannels::install(bridge.clone(), policy.clone())?;
         let servo = ServoBuilder::default().event_loop_waker(waker).build();
         let user_content = Rc::new(UserContentManager::new(&servo));
-        if let Some(socket) = &socket {
-            let binding = crate::binding_source(policy.base().as_str(), &socket.channel_url());
-            user_content.add_script(Rc::new(UserScript::new(binding, None)));
-        }
         if bridge.test_driver_enabled() {
-            // The socket's URL only tells hostile-page tests of the socket carrier its port.
-            let socket_url = socket.as_ref().map(|s| s.test_driver_url()).unwrap_or_default();
-            let driver = crate::test_driver_source(policy.base().as_str(), &socket_url);
+            let driver = crate::test_driver_source(policy.base().as_str());
             user_content.add_script(Rc::new(UserScript::new(driver, None)));
         }
         let state = Rc::new(ViewState::default());
@@ -215,9 +174,7 @@ impl AppView {
             .url(entry)
             .delegate(delegate)
             .build();
-        if let Some(native) = native {
-            native.set_webview(webview.id());
-        }
-        Ok(AppView { servo, webview, state, socket, _user_content: user_content })
+        channels.set_webview(webview.id());
+        Ok(AppView { servo, webview, state, _user_content: user_content })
     }
 }

@@ -5,7 +5,7 @@
 use crate::bridge::Bridge;
 use crate::policy::UiPolicy;
 use crate::view::AppView;
-use crate::view::{ChannelCarrier, PageSetup};
+use crate::view::PageSetup;
 use servo::{
     DevicePoint, EventLoopWaker, InputEvent, Key, KeyState, KeyboardEvent, MouseButton, MouseButtonAction,
     MouseButtonEvent, MouseMoveEvent, NamedKey, RenderingContext, WheelDelta, WheelEvent, WheelMode,
@@ -45,19 +45,13 @@ struct App {
     ui_dir: std::path::PathBuf,
     title: String,
     bridge: Bridge,
-    carrier: ChannelCarrier,
     waker: ProxyWaker,
     running: Option<Running>,
     error: Option<String>,
 }
 
 /// Opens the app's window and runs until it is closed or the session ends.
-pub fn run(
-    ui_dir: &std::path::Path,
-    title: &str,
-    bridge: Bridge,
-    carrier: ChannelCarrier,
-) -> Result<Option<String>, String> {
+pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge) -> Result<Option<String>, String> {
     crate::install_crypto_provider();
     let event_loop = EventLoop::<()>::with_user_event().build().map_err(|e| format!("no display: {e}"))?;
     let waker = ProxyWaker(event_loop.create_proxy());
@@ -65,7 +59,6 @@ pub fn run(
         ui_dir: ui_dir.to_owned(),
         title: title.to_owned(),
         bridge: bridge.clone(),
-        carrier,
         waker,
         running: None,
         error: None,
@@ -78,13 +71,6 @@ pub fn run(
     let deadline = Instant::now() + Duration::from_secs(2);
     while bridge.ended().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
-    }
-    // The page's connection closes the orderly way while Servo still runs.
-    if let Some(running) = &app.running {
-        bridge.close_page_spinning(|| {
-            running.view.servo.spin_event_loop();
-            std::thread::sleep(Duration::from_millis(5));
-        });
     }
     Ok(bridge.ended())
 }
@@ -106,7 +92,7 @@ impl App {
         let view = AppView::new(
             context.clone() as Rc<dyn RenderingContext>,
             Box::new(self.waker.clone()),
-            PageSetup { policy, entry, carrier: self.carrier },
+            PageSetup { policy, entry },
             self.bridge.clone(),
             Box::new(move |_| redraw.request_redraw()),
             window.scale_factor() as f32,

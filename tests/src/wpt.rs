@@ -16,9 +16,7 @@
 //! ```
 //!
 //! and runs `weft-appd run --test-control <app> --ui-command weft-shell --headless
-//! --test-driver --channel native --report … --until-console WEFT-DONE` in a new process group
-//! (`--channel socket` for a file that asks for it with `<meta name="weft-channel"
-//! content="socket">`: tests of the earlier carrier's transport). Results come
+//! --test-driver --report … --until-console WEFT-DONE` in a new process group. Results come
 //! back through the page's console (the shell's `--report` file), never through the channel
 //! under test. The process group is killed when the run ends or times out, so nothing is left
 //! behind.
@@ -161,7 +159,6 @@ fn run_in(config: &RunnerConfig, test: &Path, tmp: &Path) -> Result<crate::wptre
     let log = fs::File::create(&log_path).map_err(|e| error(format!("{}: {e}", log_path.display())))?;
     let log_err = log.try_clone().map_err(|e| error(e.to_string()))?;
     let shell_timeout = config.timeout.as_secs().max(1);
-    let carrier = channel_carrier(&fs::read_to_string(test).unwrap_or_default());
     let mut child = Command::new(&config.appd)
         .arg("--runtime-dir")
         .arg(&runtime_dir)
@@ -170,7 +167,7 @@ fn run_in(config: &RunnerConfig, test: &Path, tmp: &Path) -> Result<crate::wptre
         .arg(&app)
         .arg("--ui-command")
         .arg(&config.shell)
-        .args(["--headless", "--test-driver", "--channel", carrier, "--until-console", DONE_MARKER, "--timeout"])
+        .args(["--headless", "--test-driver", "--until-console", DONE_MARKER, "--timeout"])
         .arg(shell_timeout.to_string())
         .arg("--report")
         .arg(&report_path)
@@ -282,17 +279,6 @@ fn log_tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// The shell's `--channel` for a test: `socket` when the file says
-/// `<meta name="weft-channel" content="socket">` (tests of the earlier carrier's transport),
-/// else `native`.
-fn channel_carrier(test_source: &str) -> &'static str {
-    if test_source.contains(r#"<meta name="weft-channel" content="socket">"#) {
-        "socket"
-    } else {
-        "native"
-    }
 }
 
 /// Builds the throwaway app for `test` in `app` (see the module docs).

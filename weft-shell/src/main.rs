@@ -13,9 +13,6 @@
 //!   JSON, where the shell's share of each lone round trip went (`weft_servo_embedding::probe`).
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
-//! - `--channel native|socket`: how the page's `weft.channel` reaches the session: Servo's page
-//!   channel embedder API (`native`, the default) or the earlier user script over a loopback
-//!   WebSocket (`socket`, kept beside it until the switch is complete).
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
 //! - default: the Servo window (winit, X11 or Wayland); needs a display.
 //! - `--bench-page FILE [--report FILE] [--until-console LINE] [--timeout S]`: benchmarks only
@@ -31,13 +28,12 @@ use std::time::Duration;
 use weft_servo_embedding::bridge::Bridge;
 use weft_servo_embedding::headless::{self, HeadlessOptions};
 use weft_servo_embedding::probe::Probe;
-use weft_servo_embedding::view::ChannelCarrier;
 
 /// What this process does, from the command line.
 enum Mode {
     Console { script: Vec<String> },
     Headless { options: HeadlessOptions, app_dir: PathBuf, test_driver: bool },
-    Window { app_dir: PathBuf, carrier: ChannelCarrier },
+    Window { app_dir: PathBuf },
     BenchPage { page: PathBuf, options: HeadlessOptions },
 }
 
@@ -63,9 +59,9 @@ fn main() -> ExitCode {
             options.timeout,
         )
         .map(|()| ExitCode::SUCCESS),
-        Mode::Window { app_dir, carrier } => {
+        Mode::Window { app_dir } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-                run_window(&app_dir, carrier)
+                run_window(&app_dir)
             } else {
                 Err("no display (DISPLAY / WAYLAND_DISPLAY unset): use --headless".into())
             }
@@ -99,13 +95,6 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--until-console" => options.done_marker = Some(value("--until-console")?),
             "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
-            "--channel" => {
-                options.carrier = match value("--channel")?.as_str() {
-                    "native" => ChannelCarrier::Native,
-                    "socket" => ChannelCarrier::Socket,
-                    other => return Err(format!("--channel is native or socket, not {other:?}")),
-                }
-            }
             "--probe" => options.probe = Some(PathBuf::from(value("--probe")?)),
             "--bench-page" => bench_page = Some(PathBuf::from(value("--bench-page")?)),
             "--size" => {
@@ -140,18 +129,14 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     } else if headless {
         Mode::Headless { options, app_dir, test_driver }
     } else {
-        Mode::Window { app_dir, carrier: options.carrier }
+        Mode::Window { app_dir }
     })
 }
 
 /// Joins the session (bootstrap on stdin) and finds the app's `ui/`.
-fn join(
-    app_dir: &std::path::Path,
-    carrier: ChannelCarrier,
-    probe: Option<Arc<Probe>>,
-) -> Result<(Bridge, PathBuf), String> {
+fn join(app_dir: &std::path::Path, probe: Option<Arc<Probe>>) -> Result<(Bridge, PathBuf), String> {
     let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
-    let bridge = Bridge::connect(&bootstrap, carrier, probe).map_err(|e| format!("cannot join the session: {e}"))?;
+    let bridge = Bridge::connect(&bootstrap, probe).map_err(|e| format!("cannot join the session: {e}"))?;
     let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
     Ok((bridge, ui_dir))
 }
@@ -165,15 +150,15 @@ fn exit_code(ended: Option<String>) -> ExitCode {
 
 fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_driver: bool) -> Result<ExitCode, String> {
     let probe = options.probe.as_ref().map(|_| Arc::new(Probe::default()));
-    let (bridge, ui_dir) = join(app_dir, options.carrier, probe)?;
+    let (bridge, ui_dir) = join(app_dir, probe)?;
     let bridge = if test_driver { bridge.with_test_driver() } else { bridge };
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
-fn run_window(app_dir: &std::path::Path, carrier: ChannelCarrier) -> Result<ExitCode, String> {
-    let (bridge, ui_dir) = join(app_dir, carrier, None)?;
+fn run_window(app_dir: &std::path::Path) -> Result<ExitCode, String> {
+    let (bridge, ui_dir) = join(app_dir, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
-    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, carrier)?))
+    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge)?))
 }
 
 fn usage(problem: &str) -> ExitCode {
@@ -183,7 +168,7 @@ fn usage(problem: &str) -> ExitCode {
     eprintln!(
         "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
          [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] \
-         [--channel native|socket] [--console [--script '<type> <json>']...] <app-dir>"
+         [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)
 }

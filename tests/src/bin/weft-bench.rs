@@ -10,8 +10,6 @@
 //! - `servo`: the full path measured by page JS in the real headless shell
 //!   (`tests/shell/bench.html`), `weft.channel` on the native carrier (Servo's page channel
 //!   embedder API). Window: the credit (`desiredSize`).
-//! - `servo-socket`: the same with `weft-shell --channel socket` (the earlier carrier, a user
-//!   script over a loopback WebSocket), while it exists: the before/after in one run.
 //! - `websocket-servo`: the same measuring code (`tests/shell/bench-common.js`) in headless
 //!   Servo over a WebSocket to a native echo server on loopback (`weft-shell --bench-page`, a
 //!   bench-only mode with no session). Window: 64.
@@ -76,9 +74,6 @@ struct Startup {
     cold_launch_ms_uncached: Vec<f64>,
     cold_launch_p50_ms_cached: f64,
     cold_launch_p50_ms_uncached: f64,
-    /// The cached cold launch with the earlier carrier (`--channel socket`), same run.
-    #[serde(default)]
-    cold_launch_p50_ms_cached_socket: f64,
     core_compile_ms: f64,
     core_cache_load_ms: f64,
     core_instantiate_ms: f64,
@@ -103,11 +98,11 @@ struct Report {
 }
 
 /// The servo path's round trip split at the shell (medians, µs; see
-/// `weft_servo_embedding::probe`): `up` the shell from the page's post to the broker, `broker`
-/// appd, the core host and four IPC hops, `hop` the shell's reader thread to its socket thread,
-/// `down` the shell from the event line onto the page's socket; `shell` the median of their
-/// sum per sample; `page` = the page's p50 round trip − `shell`: Servo's WebSocket both ways
-/// and the binding's JavaScript.
+/// `weft_servo_embedding::probe`): `up` the page's send handed to the bridge → written to
+/// appd, `broker` appd, the core host and four IPC hops, `hop` the shell's reader thread
+/// handling the echo, `down` the delivery queued for the page's script thread; `shell` the
+/// median of their sum per sample; `page` = the page's p50 round trip − `shell`: the page
+/// channel's JavaScript-facing work and Servo's script thread waking for the delivery.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 struct Breakdown {
     payload_bytes: usize,
@@ -203,7 +198,7 @@ fn driver(args: &[String]) {
     }
     if wants("servo") {
         eprintln!("== servo");
-        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan, "native");
+        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan);
         servo_page_fetch_p50_us = fetch_us;
         for b in &mut breakdown {
             let page_p50 = found.iter().find(|r| r.payload_bytes == b.payload_bytes).map_or(f64::NAN, |r| r.p50_us);
@@ -219,12 +214,6 @@ fn driver(args: &[String]) {
             let load_peak_rss_kib = peaks.iter().find(|(p, _)| *p == process).map_or(0, |(_, k)| *k);
             memory.push(Memory { process, idle_rss_kib, load_peak_rss_kib });
         }
-    }
-    if wants("servo-socket") {
-        // The earlier carrier (a user script over a loopback WebSocket), while it still exists:
-        // the same page and session, for the before/after ratio in one run.
-        eprintln!("== servo-socket");
-        add("servo-socket", servo_path(&bin_dir, plan, "socket").rows);
     }
     if wants("websocket-servo") {
         eprintln!("== websocket-servo");
@@ -671,18 +660,12 @@ struct ServoRun {
     breakdown: Vec<Breakdown>,
 }
 
-/// The full path, with the page's channel on `carrier` (`native` or `socket`).
-fn servo_path(bin_dir: &Path, plan: Plan, carrier: &str) -> ServoRun {
+/// The full path: the benchmark page on the app's `weft.channel`, in the real shell.
+fn servo_path(bin_dir: &Path, plan: Plan) -> ServoRun {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = echo_app(dir.path(), "bench.html", plan);
     let probe = dir.path().join("probe.json");
-    let (mut child, report) = run_session(
-        bin_dir,
-        dir.path(),
-        &app,
-        900,
-        &["--probe".as_ref(), probe.as_os_str(), "--channel".as_ref(), carrier.as_ref()],
-    );
+    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 900, &["--probe".as_ref(), probe.as_os_str()]);
     let mut peaks: Vec<(String, u64)> = Vec::new();
     loop {
         for (name, kib) in session_rss(child.id()) {
@@ -887,17 +870,13 @@ fn startup_figures(bin_dir: &Path) -> Startup {
     let counter = repo().join("examples/counter");
     let cache_dir = tempfile::tempdir().expect("tempdir");
     // One untimed launch fills the cache (and the OS page cache: "after build").
-    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()), "native");
-    let mut socket = Vec::new();
+    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()));
     for _ in 0..5 {
-        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path()), "native") {
+        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path())) {
             s.cold_launch_ms_cached.push(ms);
         }
-        if let Some(ms) = cold_launch(bin_dir, &counter, None, "native") {
+        if let Some(ms) = cold_launch(bin_dir, &counter, None) {
             s.cold_launch_ms_uncached.push(ms);
-        }
-        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path()), "socket") {
-            socket.push(ms);
         }
     }
     let median = |v: &[f64]| {
@@ -907,7 +886,6 @@ fn startup_figures(bin_dir: &Path) -> Startup {
     };
     s.cold_launch_p50_ms_cached = median(&s.cold_launch_ms_cached);
     s.cold_launch_p50_ms_uncached = median(&s.cold_launch_ms_uncached);
-    s.cold_launch_p50_ms_cached_socket = median(&socket);
     let (compile, cached, instantiate) = core_times(&counter.join("core.wasm"));
     s.core_compile_ms = compile;
     s.core_cache_load_ms = cached;
@@ -917,8 +895,8 @@ fn startup_figures(bin_dir: &Path) -> Startup {
 
 /// `weft-appd run examples/counter` headless: from the command to the first frame painted
 /// after the page took the core's first state update. `cache`: the module cache directory, or
-/// `None` for no cache. `carrier`: the shell's `--channel`.
-fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>, carrier: &str) -> Option<f64> {
+/// `None` for no cache.
+fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>) -> Option<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let painted = dir.path().join("first-paint");
     let shot = dir.path().join("shot.png");
@@ -934,7 +912,6 @@ fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>, carrier: &str) 
         .arg(&painted)
         .arg("--screenshot")
         .arg(&shot)
-        .args(["--channel", carrier])
         .env("WEFT_LOG", "error")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1003,7 +980,7 @@ fn core_times(core: &Path) -> (f64, f64, f64) {
 // ---------------------------------------------------------------------------------------------
 // output
 
-const PATHS: [&str; 6] = ["ipc-floor", "broker", "servo", "servo-socket", "websocket-servo", "websocket-chromium"];
+const PATHS: [&str; 5] = ["ipc-floor", "broker", "servo", "websocket-servo", "websocket-chromium"];
 
 fn print_table(r: &Report) {
     println!();
@@ -1059,10 +1036,6 @@ fn print_table(r: &Report) {
             s.cold_launch_ms_cached.len(),
             s.cold_launch_p50_ms_cached,
             s.cold_launch_p50_ms_uncached
-        );
-        println!(
-            "cold launch with the socket carrier (--channel socket), module cache: {:.0} ms",
-            s.cold_launch_p50_ms_cached_socket
         );
         println!(
             "core (counter): compile {:.1} ms, load from cache {:.1} ms, instantiate + init {:.2} ms",
@@ -1136,7 +1109,7 @@ fn split_bar(b: &Breakdown) -> String {
 }
 
 fn chart(r: &Report) -> String {
-    let colours = ["#7f7f7f", "#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#2ca02c"];
+    let colours = ["#7f7f7f", "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c"];
     let small = r.servo_breakdown.iter().find(|b| b.payload_bytes == SIZES[0] && b.page_us.is_finite());
     let (w, h) = (1100.0, if small.is_some() { 560.0 } else { 470.0 });
     let mut svg = format!(

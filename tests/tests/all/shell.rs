@@ -180,11 +180,9 @@ fn screenshot(app_dir: &Path, clicks: usize, out: &Path) {
     let id = session["session_id"].as_str().expect("id").to_owned();
     let status = daemon.wait_for_status(&id, "the screenshot run to end", |s| s["state"] == "ended");
     assert_eq!(status["end"]["reason"], "app-closed", "{status:#}\n{}", daemon.log());
-    // The page's socket closes the orderly way before the shell exits (Servo logs a reset
-    // as an error otherwise).
     wait_gone(session["ui_pid"].as_u64().expect("ui pid") as u32, "weft-shell");
     let log = daemon.log();
-    assert!(!log.contains("ResetWithoutClosingHandshake"), "the page's socket was reset at exit:\n{log}");
+    assert!(!log.contains("ERROR"), "an error was logged on a clean run:\n{log}");
 }
 
 #[test]
@@ -341,7 +339,6 @@ fn no_secret_appears_in_the_logs_at_trace_level() {
     let log = daemon.log();
     assert!(log.contains("TRACE"), "the log is at trace level");
     assert!(!log.contains(secret), "the UI's bootstrap secret is in the log");
-    assert!(!log.contains("/channel/"), "a channel socket URL is in the log (the native carrier has none)");
     let results = std::fs::read_to_string(&report).unwrap_or_default();
     assert!(results.contains(r#""ok":true"#) && !results.contains(r#""ok":false"#), "{results}");
 }

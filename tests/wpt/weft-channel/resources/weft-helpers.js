@@ -58,23 +58,3 @@ function blockPage(ms) {
     // busy on purpose
   }
 }
-
-// What a WebSocket to `url` gets: "open" (then closed again), or "refused" (an error or a close
-// before it opened), or "threw <name>" if the constructor refused it.
-function socketOutcome(url) {
-  return new Promise((resolve) => {
-    let socket;
-    try {
-      socket = new WebSocket(url);
-    } catch (e) {
-      resolve("threw " + e.name);
-      return;
-    }
-    socket.onopen = () => {
-      socket.close();
-      resolve("open");
-    };
-    socket.onerror = () => resolve("refused");
-    socket.onclose = () => resolve("refused");
-  });
-}
