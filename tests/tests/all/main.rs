@@ -4,6 +4,7 @@
 
 mod backpressure;
 mod chaos;
+mod cli;
 mod control;
 mod examples;
 mod failures;

@@ -1,0 +1,246 @@
+//! `weft`: the app developer's command.
+//!
+//! - `weft new DIR [--template counter|todo|blank] [--name NAME]` writes an app ([`new`]);
+//! - `weft run [DIR] [--headless] [--screenshot PNG] [--eval JS]... [--size WxH] [--console]
+//!   [--script 'TYPE JSON']... [--record F] [--no-build]`
+//!   builds the app's core if it has a crate ([`core_build`]) and runs the app in the
+//!   foreground: `weft-appd run` with `weft-shell` as its UI;
+//! - `weft check [DIR]` explains every problem of an app package;
+//! - `weft replay …`, `weft inspect …`, `weft status …` are `weft-appd`'s verbs.
+//!
+//! Options and the app directory come in any order (DIR defaults to the current directory).
+//! `weft` starts the daemon's and the shell's binaries from its own directory; it never passes
+//! options on to the shell that the shell did not get from here.
+
+mod core_build;
+mod new;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// WEFT: an app is a Wasm core and an HTML page that talk through a brokered channel.
+#[derive(Parser)]
+#[command(name = "weft", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a new app (weft.toml, ui/index.html, and the core's Rust crate in core/).
+    New {
+        /// The new app's directory (new or empty); its name is the app's unless --name says.
+        dir: PathBuf,
+        /// What to start from: counter, todo or blank.
+        #[arg(long, default_value = "counter")]
+        template: String,
+        /// The app's name (lowercase letters, digits and '-').
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Build the app's core and run the app in the foreground until it is closed.
+    Run {
+        /// The app directory (default: the current directory).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        view: ViewOptions,
+        /// Record every brokered message into this file (JSON lines; `weft replay` reads it).
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Run the core.wasm that is there, without building core/.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Check an app package and explain every problem.
+    Check {
+        /// The app directory (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Replay a recording against a fresh core (weft-appd replay).
+    Replay {
+        /// weft-appd replay's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Follow a running session's rates and queues (weft-appd inspect).
+    Inspect {
+        /// weft-appd inspect's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The daemon's sessions (weft-appd status).
+    Status {
+        /// weft-appd status's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// How the app's page is shown.
+#[derive(Args)]
+struct ViewOptions {
+    /// No window: render with software GL (no display needed).
+    #[arg(long)]
+    headless: bool,
+    /// Save the page as a PNG once it has settled, then close the app (implies --headless).
+    #[arg(long, value_name = "PNG")]
+    screenshot: Option<PathBuf>,
+    /// Run this JavaScript in the page once it has loaded (repeatable, in order; implies
+    /// --headless).
+    #[arg(long, value_name = "JS")]
+    eval: Vec<String>,
+    /// The headless viewport, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH")]
+    size: Option<String>,
+    /// A terminal UI instead of the page: type `<type> <json>` to send a UI event; every
+    /// update, rejection and the session's end are printed.
+    #[arg(long, conflicts_with_all = ["headless", "screenshot", "eval", "size"])]
+    console: bool,
+    /// With the console: send this UI event (`<type> <json>`; repeatable, in order), then close
+    /// the app once everything has settled (implies --console).
+    #[arg(long, value_name = "'TYPE JSON'", conflicts_with_all = ["headless", "screenshot", "eval", "size"])]
+    script: Vec<String>,
+}
+
+impl ViewOptions {
+    fn headless(&self) -> bool {
+        self.headless || self.screenshot.is_some() || !self.eval.is_empty()
+    }
+
+    fn console(&self) -> bool {
+        self.console || !self.script.is_empty()
+    }
+
+    /// Whether the app needs a display (a window).
+    fn windowed(&self) -> bool {
+        !self.headless() && !self.console()
+    }
+
+    /// The shell's arguments for this view.
+    fn shell_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.console() {
+            args.push("--console".to_owned());
+        }
+        for line in &self.script {
+            args.extend(["--script".to_owned(), line.clone()]);
+        }
+        if self.headless() {
+            args.push("--headless".to_owned());
+        }
+        if let Some(png) = &self.screenshot {
+            args.extend(["--screenshot".to_owned(), absolute(png).display().to_string()]);
+        }
+        for js in &self.eval {
+            args.extend(["--eval".to_owned(), js.clone()]);
+        }
+        if let Some(size) = &self.size {
+            args.extend(["--size".to_owned(), size.clone()]);
+        }
+        args
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::New { dir, template, name } => new_app(&dir, &template, name),
+        Cmd::Run { dir, view, record, no_build } => run(&app_dir(dir), &view, record.as_deref(), no_build),
+        Cmd::Check { dir } => appd(&["check".into(), app_dir(dir).display().to_string()]),
+        Cmd::Replay { args } => appd(&[vec!["replay".to_owned()], args].concat()),
+        Cmd::Inspect { args } => appd(&[vec!["inspect".to_owned()], args].concat()),
+        Cmd::Status { args } => appd(&[vec!["status".to_owned()], args].concat()),
+    }
+}
+
+fn app_dir(dir: Option<PathBuf>) -> PathBuf {
+    absolute(&dir.unwrap_or_else(|| PathBuf::from(".")))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("weft: {message}");
+    ExitCode::from(2)
+}
+
+fn new_app(dir: &Path, template: &str, name: Option<String>) -> ExitCode {
+    let name = match name {
+        Some(name) => name,
+        None => dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    match new::write_app(dir, template, &name) {
+        Ok(files) => {
+            println!("weft: wrote the {template} app `{name}` in {}:", dir.display());
+            for file in files {
+                println!("  {file}");
+            }
+            println!("run it with: weft run {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn run(app_dir: &Path, view: &ViewOptions, record: Option<&Path>, no_build: bool) -> ExitCode {
+    if !app_dir.join("weft.toml").is_file() {
+        return fail(format!(
+            "{} has no weft.toml: give an app directory (weft new DIR writes one)",
+            app_dir.display()
+        ));
+    }
+    if view.windowed() && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        return fail(
+            "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset). Run it headless: \
+             weft run --headless --screenshot page.png (renders with software GL and saves the page), \
+             or under a virtual display: xvfb-run weft run",
+        );
+    }
+    if !no_build {
+        if let Err(e) = core_build::build_core(app_dir) {
+            return fail(e);
+        }
+    }
+    let shell = match sibling("weft-shell") {
+        Ok(shell) => shell,
+        Err(e) => return fail(e),
+    };
+    let mut args = vec!["run".to_owned(), app_dir.display().to_string()];
+    if let Some(record) = record {
+        args.extend(["--record".to_owned(), absolute(record).display().to_string()]);
+    }
+    // --ui-command takes the rest of the line: it comes last.
+    args.extend(["--ui-command".to_owned(), shell.display().to_string()]);
+    args.extend(view.shell_args());
+    appd(&args)
+}
+
+/// A WEFT binary installed beside this one.
+fn sibling(name: &str) -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find weft's own directory: {e}"))?;
+    let path = me.with_file_name(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("{name} is not beside weft ({}): build the workspace (scripts/build)", path.display()))
+    }
+}
+
+/// Runs `weft-appd` with `args`, passing its exit code on.
+fn appd(args: &[String]) -> ExitCode {
+    let appd = match sibling("weft-appd") {
+        Ok(appd) => appd,
+        Err(e) => return fail(e),
+    };
+    match Command::new(&appd).args(args).status() {
+        Ok(status) => match status.code() {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => fail(format!("weft-appd ended by a signal ({status})")),
+        },
+        Err(e) => fail(format!("cannot start {}: {e}", appd.display())),
+    }
+}

@@ -1,0 +1,185 @@
+//! `weft`, the app developer's command, as a newcomer uses it: `weft new` from each template,
+//! then `weft run` (which builds the core offline, from what `scripts/setup` fetched) in the
+//! real headless shell, options in any order; and every way of getting it wrong, each with a
+//! message that says what to do.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use weft_tests::harness::bin;
+
+/// `weft ARGS` with no display and no network, to completion.
+fn weft(args: &[&str]) -> Output {
+    Command::new(bin("weft"))
+        .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("WEFT_LOG", "warn")
+        .output()
+        .expect("run weft")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// `weft new DIR --template T`, checked.
+fn new_app(dir: &Path, template: &str) {
+    let out = weft(&["new", &dir.display().to_string(), "--template", template]);
+    assert!(out.status.success(), "weft new --template {template}:\n{}", text(&out));
+}
+
+/// The page of `app` with its script removed and `from` replaced by `to`: what the live page
+/// must look like, rendered by the same shell.
+fn static_reference(app: &Path, from: &str, to: &str, shot: &Path) {
+    let html = std::fs::read_to_string(app.join("ui/index.html")).expect("page");
+    let script = html.find("<script>").expect("the page has a script");
+    let static_html = html[..script].replace(from, to);
+    assert_ne!(static_html, html[..script], "the template's page changed shape: {from:?} is not in it");
+    let reference = tempfile::tempdir().expect("tempdir");
+    for entry in ["weft.toml", "core.wasm"] {
+        std::fs::copy(app.join(entry), reference.path().join(entry)).expect("copy");
+    }
+    if app.join("schemas").is_dir() {
+        std::fs::create_dir(reference.path().join("schemas")).expect("schemas");
+        for schema in std::fs::read_dir(app.join("schemas")).expect("schemas").flatten() {
+            std::fs::copy(schema.path(), reference.path().join("schemas").join(schema.file_name())).expect("copy");
+        }
+    }
+    std::fs::create_dir(reference.path().join("ui")).expect("ui");
+    std::fs::write(reference.path().join("ui/index.html"), static_html).expect("reference page");
+    let dir = reference.path().display().to_string();
+    let out = weft(&["run", &dir, "--no-build", "--screenshot", &shot.display().to_string()]);
+    assert!(out.status.success(), "the reference run:\n{}", text(&out));
+}
+
+fn assert_same_pixels(a: &Path, b: &Path) {
+    let a = image::open(a).expect("screenshot").to_rgba8();
+    let b = image::open(b).expect("reference").to_rgba8();
+    assert_eq!(a.dimensions(), b.dimensions());
+    let differing = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
+    assert_eq!(differing, 0, "the page differs from its reference in {differing} pixels");
+}
+
+#[test]
+fn a_new_counter_app_builds_offline_and_shows_the_count_its_core_computed() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("my-counter");
+    new_app(&app, "counter");
+    assert!(!app.join("core.wasm").exists(), "weft new writes sources, not a built core");
+    let manifest = std::fs::read_to_string(app.join("weft.toml")).expect("manifest");
+    assert!(manifest.contains("name = \"my-counter\""), "{manifest}");
+
+    // Options before and after the directory, mixed.
+    let shot = root.path().join("live.png");
+    let click = "document.getElementById('inc').click()";
+    let dir = app.display().to_string();
+    let out = weft(&[
+        "run",
+        "--eval",
+        click,
+        &dir,
+        "--eval",
+        click,
+        "--headless",
+        "--eval",
+        click,
+        "--screenshot",
+        &shot.display().to_string(),
+    ]);
+    assert!(out.status.success(), "weft run:\n{}", text(&out));
+    assert!(app.join("core.wasm").is_file(), "weft run built the core");
+
+    let reference = root.path().join("reference.png");
+    static_reference(&app, "<p id=\"value\">…</p>", "<p id=\"value\">3</p>", &reference);
+    assert_same_pixels(&shot, &reference);
+}
+
+#[test]
+fn a_new_blank_app_answers_its_page() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("hello");
+    new_app(&app, "blank");
+    let shot = root.path().join("live.png");
+    let ping = "document.getElementById('ping').click()";
+    let dir = app.display().to_string();
+    let out = weft(&["run", &dir, "--screenshot", &shot.display().to_string(), "--eval", ping, "--eval", ping]);
+    assert!(out.status.success(), "weft run:\n{}", text(&out));
+    let reference = root.path().join("reference.png");
+    static_reference(&app, "<span id=\"pongs\">…</span>", "<span id=\"pongs\">pongs: 2</span>", &reference);
+    assert_same_pixels(&shot, &reference);
+}
+
+#[test]
+fn a_new_todo_app_passes_check_and_runs() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("todo");
+    new_app(&app, "todo");
+    let dir = app.display().to_string();
+    let out = weft(&["run", "--headless", "--screenshot", &root.path().join("todo.png").display().to_string(), &dir]);
+    assert!(out.status.success(), "weft run:\n{}", text(&out));
+    let out = weft(&["check", &dir]);
+    assert!(out.status.success(), "weft check:\n{}", text(&out));
+}
+
+#[test]
+fn the_console_drives_a_new_app_without_a_page() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("pinger");
+    new_app(&app, "blank");
+    let out = weft(&["run", "--script", "ping {}", &app.display().to_string(), "--script", "ping {}"]);
+    assert!(out.status.success(), "weft run --script:\n{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(r#"{"count":2}"#), "the second pong is printed:\n{said}");
+    assert!(!said.contains(r#"{"count":3}"#), "{said}");
+}
+
+#[test]
+fn without_a_display_run_says_how_to_run_headless() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("windowed");
+    new_app(&app, "blank");
+    let out = weft(&["run", &app.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("no display") && said.contains("weft run --headless") && said.contains("xvfb-run"), "{said}");
+    assert!(!app.join("core.wasm").exists(), "nothing was built for a run that cannot start");
+}
+
+#[test]
+fn a_core_that_does_not_compile_is_reported_and_nothing_runs() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("broken");
+    new_app(&app, "blank");
+    let lib = app.join("core/src/lib.rs");
+    let source = std::fs::read_to_string(&lib).expect("lib.rs");
+    std::fs::write(&lib, source.replace("PONGS.with(|p| p.set(p.get() + 1))", "PONGS.with(|p| p.set(\"one\"))"))
+        .expect("break it");
+    let out = weft(&["run", "--headless", &app.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("error[E0308]"), "cargo's error reaches the terminal:\n{said}");
+    assert!(said.contains("weft: the core did not build"), "{said}");
+    assert!(!said.contains("session"), "no session was started:\n{said}");
+}
+
+#[test]
+fn bad_input_gets_a_message_that_says_what_to_do() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let refused = |args: &[&str], says: &str| {
+        let out = weft(args);
+        assert_eq!(out.status.code(), Some(2), "weft {args:?}:\n{}", text(&out));
+        assert!(text(&out).contains(says), "weft {args:?} should say {says:?}:\n{}", text(&out));
+    };
+    let dir = |name: &str| root.path().join(name).display().to_string();
+    refused(&["new", &dir("x"), "--template", "chat"], "the templates are counter, todo, blank");
+    refused(&["new", &dir("Not A Name")], "is not a valid app name");
+    std::fs::create_dir(root.path().join("mine")).expect("dir");
+    std::fs::write(root.path().join("mine/notes.txt"), "keep").expect("file");
+    refused(&["new", &dir("mine")], "exists and is not empty");
+    assert_eq!(std::fs::read_to_string(root.path().join("mine/notes.txt")).expect("kept"), "keep");
+    refused(&["run", &dir("mine"), "--headless"], "has no weft.toml");
+    refused(&["run", "--headless", "--bogus"], "unexpected argument '--bogus'");
+    refused(&["run", "--console", "--screenshot", "x.png"], "cannot be used with");
+    refused(&["frobnicate"], "unrecognized subcommand");
+}
