@@ -222,7 +222,7 @@ impl Bridge {
         let documents = &mut state.documents;
         let (generation, replaced) = documents.attach(sender);
         if let Some(replaced) = replaced {
-            tracing::info!(generation, replaced, "a new document of the app took the channel");
+            tracing::debug!(generation, replaced, "a new document of the app took the channel");
         }
         if generation > 1 {
             // Not the app's first document: the core sends its state again.
@@ -423,7 +423,7 @@ impl State {
                     }
                 }
                 UiNotice::SessionEnd(end) => {
-                    tracing::info!(reason = %end.reason, detail = %end.detail, "session ended");
+                    tracing::debug!(reason = %end.reason, detail = %end.detail, "session ended");
                     self.ended = Some(end.reason.code().to_owned());
                     self.end_detail = end.detail.clone();
                     self.documents.push_all(PageChannelEvent::End {

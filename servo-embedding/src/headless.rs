@@ -192,7 +192,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         Ok(())
     };
     spin_until("the page to load", &|| view.state.loaded.get())?;
-    tracing::info!(ms = started.elapsed().as_millis() as u64, "page loaded");
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "page loaded");
 
     for script in &options.evals {
         let done = Rc::new(RefCell::new(None));

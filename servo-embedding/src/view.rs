@@ -115,7 +115,14 @@ impl WebViewDelegate for Delegate {
         if let Some(line) = message.strip_prefix(TEST_DRIVER_PREFIX) {
             self.on_test_driver_line(&webview, line);
         }
-        tracing::info!(target: "weft_page", ?level, "{message}");
+        // The page's errors (an uncaught exception arrives as "Error at file:line:col …") and
+        // warnings are shown by default (`weft_ipc::log_filter`); its other lines on request.
+        match level {
+            servo::ConsoleLogLevel::Error | servo::ConsoleLogLevel::Warn => {
+                tracing::warn!(target: "weft_page", ?level, "{message}")
+            }
+            _ => tracing::info!(target: "weft_page", ?level, "{message}"),
+        }
         let mut console = self.state.console.borrow_mut();
         if console.len() < MAX_CONSOLE {
             console.push(message);

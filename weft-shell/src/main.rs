@@ -46,9 +46,14 @@ fn main() -> ExitCode {
         Ok(mode) => mode,
         Err(problem) => return usage(&problem),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use weft_ipc::log_filter;
+    let filter = tracing_subscriber::EnvFilter::try_from_env(log_filter::LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter::DEFAULT_FILTER));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(log_filter::colour_stderr())
+        .with_writer(std::io::stderr)
+        .init();
     let result = match mode {
         Mode::Console { script } => console::run(script),
         Mode::Headless { options, app_dir, test_driver } => run_headless(&app_dir, &options, test_driver),

@@ -51,10 +51,10 @@ fn run() -> i32 {
     };
     let span = tracing::info_span!("core-host", session = %bootstrap.session_id);
     let _entered = span.enter();
-    tracing::info!(core = %core_path.display(), "starting");
+    tracing::debug!(core = %core_path.display(), "starting");
     let outcome = session::run(&bootstrap, &core_path);
     let code = exit_code(&outcome);
-    tracing::info!(?outcome, code, "exiting");
+    tracing::debug!(?outcome, code, "exiting");
     code
 }
 

@@ -188,7 +188,7 @@ impl Sandbox {
             None => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Uncached)),
         }
         .map_err(|e| SandboxError::Load(format!("{e:?}")))?;
-        tracing::info!(ms = started.elapsed().as_secs_f64() * 1e3, cache = ?outcome, "core compiled or loaded");
+        tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, cache = ?outcome, "core compiled or loaded");
         let pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Link(format!("{e:?}")))?;
         // The current world first; a core without `page-attached` is tried as 0.1.0, and if it
         // fits neither, the error names what the current world expects.

@@ -48,7 +48,7 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
     let Joined { welcome, early, link, inbound } = match link::join(bootstrap, session_closed.clone()) {
         Ok(joined) => joined,
         Err(JoinError::Ended(detail)) => {
-            tracing::info!(%detail, "session ended before it started");
+            tracing::debug!(%detail, "session ended before it started");
             return Outcome::Ended;
         }
         Err(JoinError::Failed(detail)) => {
@@ -56,7 +56,7 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
             return Outcome::JoinFailed(detail);
         }
     };
-    tracing::info!(
+    tracing::debug!(
         capabilities = ?welcome.capabilities,
         limits = ?welcome.limits,
         max_message_bytes = welcome.max_message_bytes,
@@ -168,7 +168,7 @@ impl Session {
     fn start(&mut self) -> Result<(), Stop> {
         self.link.queue(CoreToBroker::Lifecycle(CoreLifecycle::Ready));
         self.link.queue(CoreToBroker::Credit(DEFAULT_WINDOW));
-        tracing::info!("core ready");
+        tracing::debug!("core ready");
         self.queue_state();
         Ok(self.link.flush()?)
     }
@@ -261,7 +261,7 @@ impl Session {
                 );
             }
             BrokerToCore::SessionEnd(end) => {
-                tracing::info!(
+                tracing::debug!(
                     reason = %end.reason,
                     detail = %end.detail,
                     undelivered_state_updates = end.undelivered_state_updates,
@@ -282,7 +282,7 @@ impl Session {
     /// its state again. Its `err` is logged; a fault ends the session like any other.
     fn tell_page_attached(&mut self) -> Result<(), Stop> {
         match self.core.page_attached().map_err(Stop::Fault)? {
-            Some(Ok(())) => tracing::info!("told the core that a new page attached"),
+            Some(Ok(())) => tracing::debug!("told the core that a new page attached"),
             Some(Err(error)) => tracing::warn!(error = %bounded(&error), "the core failed to handle page-attached"),
             None => tracing::info!("a new page attached; the core (world 0.1.0) has no page-attached to call"),
         }
@@ -327,7 +327,7 @@ impl Session {
             Err(stop) => stop,
         };
         let stats = self.core.outbox().stats();
-        tracing::info!(
+        tracing::debug!(
             sent = stats.sent,
             still_queued = self.core.outbox().len(),
             coalesced = stats.coalesced,

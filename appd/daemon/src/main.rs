@@ -139,9 +139,13 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use weft_ipc::log_filter;
+    let filter = tracing_subscriber::EnvFilter::try_from_env(log_filter::LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter::DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(log_filter::colour_stderr())
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -155,7 +159,9 @@ fn exe_dir() -> PathBuf {
 }
 
 /// What a broker process needs: the session environment and the default UI command.
-fn broker_env(test_control: bool) -> Result<(SessionEnv, Vec<String>), String> {
+/// `private_dir` is an owner-only directory of this process (the UI's `XDG_RUNTIME_DIR` when
+/// the environment has none).
+fn broker_env(test_control: bool, private_dir: &Path) -> Result<(SessionEnv, Vec<String>), String> {
     let exe_dir = exe_dir();
     let spawner = Spawner::start().map_err(|e| format!("cannot start the spawner: {e}"))?;
     let env = SessionEnv {
@@ -164,13 +170,14 @@ fn broker_env(test_control: bool) -> Result<(SessionEnv, Vec<String>), String> {
         connect_timeout: Duration::from_secs(30),
         registry: Registry::default(),
         test_control,
+        ui_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").is_none().then(|| private_dir.to_owned()),
     };
     Ok((env, vec![exe_dir.join("weft-shell").display().to_string()]))
 }
 
 fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     init_logging(log_json || std::env::var_os("WEFT_LOG_JSON").is_some());
-    let (env, default_ui) = match broker_env(false) {
+    let (env, default_ui) = match broker_env(false, runtime_dir) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("weft-appd: {e}");
@@ -210,21 +217,21 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    let (env, default_ui) = match broker_env(test_control) {
+    // A private control socket, so `weft-appd status` can watch this run.
+    let private_dir = runtime_dir.join(format!("run-{}", std::process::id()));
+    let (env, default_ui) = match broker_env(test_control, &private_dir) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("weft-appd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    // A private control socket, so `weft-appd status` can watch this run.
-    let private_dir = runtime_dir.join(format!("run-{}", std::process::id()));
     match control::bind(&private_dir) {
         Ok(listener) => {
             let env = env.clone();
             let default_ui = default_ui.clone();
             std::thread::spawn(move || control::serve(listener, env, default_ui));
-            tracing::info!("watch with: weft-appd --runtime-dir {} status", private_dir.display());
+            tracing::debug!("watch with: weft-appd --runtime-dir {} status", private_dir.display());
         }
         Err(e) => tracing::warn!(error = %e, "no control socket for this run"),
     }

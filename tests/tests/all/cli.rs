@@ -9,14 +9,21 @@ use weft_tests::harness::bin;
 
 /// `weft ARGS` with no display and no network, to completion.
 fn weft(args: &[&str]) -> Output {
-    Command::new(bin("weft"))
+    weft_command(args).env("WEFT_LOG", "warn").output().expect("run weft")
+}
+
+/// `weft ARGS` as a newcomer's shell has it: no display, no network, no `WEFT_LOG`, no
+/// `XDG_RUNTIME_DIR`.
+fn weft_command(args: &[&str]) -> Command {
+    let mut command = Command::new(bin("weft"));
+    command
         .args(args)
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
-        .env("CARGO_NET_OFFLINE", "true")
-        .env("WEFT_LOG", "warn")
-        .output()
-        .expect("run weft")
+        .env_remove("WEFT_LOG")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("CARGO_NET_OFFLINE", "true");
+    command
 }
 
 fn text(output: &Output) -> String {
@@ -132,6 +139,42 @@ fn the_console_drives_a_new_app_without_a_page() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(r#"{"count":2}"#), "the second pong is printed:\n{said}");
     assert!(!said.contains(r#"{"count":3}"#), "{said}");
+}
+
+#[test]
+fn a_default_run_prints_wefts_own_lines_uncoloured_and_the_pages_errors_with_their_line() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("noisy");
+    new_app(&app, "blank");
+    let page = app.join("ui/index.html");
+    let html = std::fs::read_to_string(&page).expect("page");
+    let html = format!("{html}<script>\n  console.log(\"chatter\");\n  notDefinedAnywhere();\n</script>\n");
+    let error_line = html.lines().position(|l| l.contains("notDefinedAnywhere")).expect("line") + 1;
+    std::fs::write(&page, html).expect("page");
+    let shot = root.path().join("shot.png").display().to_string();
+    let out = weft_command(&["run", &app.display().to_string(), "--screenshot", &shot]).output().expect("weft");
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "colour codes on a pipe:\n{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "a spurious error:\n{stderr}");
+    assert!(!stderr.contains("chatter"), "the page's console.log is shown only on request:\n{stderr}");
+    let page_error = format!("index.html:{error_line}:");
+    assert!(
+        stderr.lines().any(|l| l.contains("WARN") && l.contains("weft_page") && l.contains(&page_error)),
+        "the page's uncaught error, with its line ({page_error}):\n{stderr}"
+    );
+    for line in stderr.lines().filter(|l| l.starts_with("20")) {
+        // A log line: `<time> <LEVEL> [<spans>: ]<target>: <message>`.
+        let after_spans = match line.find("}: ") {
+            Some(end) => &line[end + 3..],
+            None => line.split_whitespace().nth(2).map_or("", |third| &line[line.find(third).unwrap_or(0)..]),
+        };
+        let target = after_spans.split(": ").next().unwrap_or("");
+        assert!(target.starts_with("weft"), "a line that is not WEFT's: {line}\n{stderr}");
+    }
+    // Session open, the page's error, the screenshot, session ended.
+    let log_lines = stderr.lines().filter(|l| l.starts_with("20")).count();
+    assert!(log_lines <= 4, "{log_lines} log lines for one short run:\n{stderr}");
 }
 
 #[test]

@@ -228,7 +228,7 @@ impl Broker {
             UiToBroker::Hello(_) => violation("a second hello from the UI"),
             UiToBroker::Close => Flow::End(EndReason::AppClosed, "the user closed the app".into()),
             UiToBroker::PageAttached => {
-                tracing::info!("a new document of the app's UI attached");
+                tracing::debug!("a new document of the app's UI attached");
                 self.note(|| Record::PageAttached);
                 out.push(Output::ToCore(BrokerToCore::PageAttached));
                 Flow::Continue
@@ -327,7 +327,7 @@ impl Broker {
             CoreLifecycle::Ready if self.stats.core_ready => violation("the core reported ready twice"),
             CoreLifecycle::Ready => {
                 self.stats.core_ready = true;
-                tracing::info!(startup_ms = self.started.elapsed().as_millis() as u64, "core ready");
+                tracing::debug!(startup_ms = self.started.elapsed().as_millis() as u64, "core ready");
                 Flow::Continue
             }
             CoreLifecycle::StartFailed(detail) => {

@@ -60,6 +60,10 @@ pub struct SessionEnv {
     /// Test mode: sessions accept fault injection from their UI (`weft-appd run --test-control`,
     /// used by `scripts/wpt`; never set by `serve`).
     pub test_control: bool,
+    /// The `XDG_RUNTIME_DIR` the UI gets when the daemon's environment has none (display
+    /// libraries Servo loads print an error without one): an owner-only directory of the
+    /// daemon's. `None` leaves the UI's environment as the daemon's.
+    pub ui_runtime_dir: Option<PathBuf>,
 }
 
 /// What the caller of [`launch`] learns.
@@ -198,7 +202,7 @@ fn start(
             let _ = tx.send(Event::CoreExited(s));
         })
         .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
-    tracing::info!(pid = core.pid(), "core host started");
+    tracing::debug!(pid = core.pid(), "core host started");
     let core_end = match accept_core(core_listener, &core, &session_id, &core_secret, env) {
         Ok(accepted) => accepted,
         Err(e) => {
@@ -236,7 +240,7 @@ fn start(
         core.kill();
         return Err(LaunchError::Handshake { role: "core host", detail: "disconnected before welcome".into() });
     }
-    tracing::info!("core host connected");
+    tracing::debug!("core host connected");
 
     // The UI.
     let ui_listener = Listener::<UiToBroker>::new()?;
@@ -248,6 +252,9 @@ fn start(
     };
     let mut command = Command::new(ui_program);
     command.args(ui_args).arg(&app.dir);
+    if let Some(dir) = &env.ui_runtime_dir {
+        command.env("XDG_RUNTIME_DIR", dir);
+    }
     let tx = events_tx.clone();
     let ui = match env.spawner.spawn("UI", command, &ui_bootstrap, move |s| {
         let _ = tx.send(Event::UiExited(s));
@@ -258,7 +265,7 @@ fn start(
             return Err(LaunchError::Spawn { role: "UI", source });
         }
     };
-    tracing::info!(pid = ui.pid(), "UI started");
+    tracing::debug!(pid = ui.pid(), "UI started");
     let ui_end = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env) {
         Ok(accepted) => accepted,
         Err(e) => {
@@ -274,7 +281,7 @@ fn start(
         ui.kill();
         return Err(LaunchError::Handshake { role: "UI", detail: "disconnected before welcome".into() });
     }
-    tracing::info!("UI connected; session open");
+    tracing::info!("session open");
     let recorder = recorder.take();
     if recorder.is_some() {
         broker.observe();
@@ -681,19 +688,19 @@ impl Runner {
                 Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the UI: {e}"))
             }
             Event::Core(Inbound::Disconnected) => {
-                tracing::info!("core endpoint disconnected");
+                tracing::debug!("core endpoint disconnected");
                 ends.core.saw_disconnect(now)
             }
             Event::CoreExited(status) => {
-                tracing::info!(exit = %describe_exit(&status), "core host exited");
+                tracing::debug!(exit = %describe_exit(&status), "core host exited");
                 ends.core.saw_exit(status, now)
             }
             Event::Ui(Inbound::Disconnected) => {
-                tracing::info!("UI endpoint disconnected");
+                tracing::debug!("UI endpoint disconnected");
                 ends.ui.saw_disconnect(now)
             }
             Event::UiExited(status) => {
-                tracing::info!(exit = %describe_exit(&status), "UI process exited");
+                tracing::debug!(exit = %describe_exit(&status), "UI process exited");
                 ends.ui.saw_exit(status, now)
             }
             Event::Command(SessionCommand::End(reason, detail)) => Flow::End(reason, detail),
