@@ -14,6 +14,7 @@
 pub mod control;
 pub mod inspect;
 pub mod manifest;
+mod manifest_keys;
 pub mod recording;
 pub mod registry;
 pub mod replay;

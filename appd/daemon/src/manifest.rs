@@ -14,9 +14,9 @@ use weft_ipc::MAX_MESSAGE_BYTES_CEILING;
 /// The manifest file name inside an app directory.
 pub const MANIFEST_FILE: &str = "weft.toml";
 
-/// The manifest as written (serde view). Unknown keys are errors, so typos are caught.
+/// The manifest as written (serde view). Unknown keys are errors, so typos are caught; they
+/// are collected, every one, by `serde_ignored` ([`crate::manifest_keys`]).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawManifest {
     app: RawApp,
     #[serde(default)]
@@ -28,7 +28,6 @@ struct RawManifest {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawApp {
     name: String,
     #[serde(default = "default_core")]
@@ -51,7 +50,6 @@ fn default_ui() -> String {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawLimits {
     max_message_bytes: Option<u32>,
     max_pending_sends: Option<u32>,
@@ -60,7 +58,6 @@ struct RawLimits {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMessage {
     #[serde(default)]
     coalescible: bool,
@@ -238,9 +235,20 @@ impl AppPackage {
     /// from disk; any text gives a package or the list of its problems.
     pub fn from_manifest(dir: PathBuf, text: &str, files: &impl PackageFiles) -> Result<AppPackage, PackageErrors> {
         let mut problems = Vec::new();
-        let raw: RawManifest = match toml::from_str(text) {
+        let mut unknown = Vec::new();
+        let raw: Result<RawManifest, _> =
+            serde_ignored::deserialize(toml::Deserializer::new(text), |path| unknown.push(path.to_string()));
+        for path in &unknown {
+            let key = crate::manifest_keys::explain(text, path);
+            let place = if key.table.is_empty() { MANIFEST_FILE.to_owned() } else { key.table };
+            problems.push(problem(place, key.problem));
+        }
+        let raw = match raw {
             Ok(r) => r,
-            Err(e) => return Err(PackageErrors(vec![toml_problem(text, &e)])),
+            Err(e) => {
+                problems.push(toml_problem(text, &e));
+                return Err(PackageErrors(problems));
+            }
         };
 
         if raw.app.name.is_empty()
@@ -453,8 +461,8 @@ fn check_messages(
             (None, Some(file)) => read_schema_file(files, dir, &key, file, problems),
         };
         if let Some(schema) = &schema {
-            if let Err(e) = jsonschema::validator_for(schema) {
-                problems.push(problem(format!("{key}.schema"), schema_problem(schema, &e)));
+            for explained in schema_problems(schema) {
+                problems.push(problem(format!("{key}.schema"), explained));
             }
         }
         if let Some(schema) = schema {
@@ -462,6 +470,27 @@ fn check_messages(
         }
     }
     out
+}
+
+/// Every problem of a JSON Schema, each explained ([`schema_problem`]); none if it is valid.
+/// The violations of the meta-schema are listed one by one; a schema that names its own
+/// meta-schema (`$schema`), or whose problem is not a meta-schema violation (a bad regex), gets
+/// the first problem only.
+fn schema_problems(schema: &serde_json::Value) -> Vec<String> {
+    let Err(first) = jsonschema::validator_for(schema) else {
+        return Vec::new();
+    };
+    // The meta validator of the default draft; `meta::validator_for` would panic on a
+    // `$schema` it does not know, so a schema naming one is not listed in full.
+    if schema.is_object() && schema.get("$schema").is_none() {
+        if let Ok(meta) = jsonschema::meta::validator_for(schema) {
+            let all: Vec<String> = meta.iter_errors(schema).map(|e| schema_problem(schema, &e)).collect();
+            if !all.is_empty() {
+                return all;
+            }
+        }
+    }
+    vec![schema_problem(schema, &first)]
 }
 
 /// Explains an invalid JSON Schema: where in the schema, what is wrong, and a hint for the
@@ -528,7 +557,7 @@ fn toml_problem(text: &str, e: &toml::de::Error) -> PackageProblem {
 }
 
 /// The name of a TOML table header line (`[limits]` → `limits`, `[[x]]` → `x`).
-fn table_header(line: &str) -> Option<&str> {
+pub(crate) fn table_header(line: &str) -> Option<&str> {
     let inner = line.trim().strip_prefix('[')?;
     let inner = inner.strip_prefix('[').unwrap_or(inner);
     inner.split(']').next().map(str::trim)
@@ -670,7 +699,8 @@ schema = { type = "object", required = ["value"] }
             ),
             ("[app]\nname=\"a\"\ncapabilites = []", "app: unknown field `capabilites`, expected one of `name`"),
             ("[app]\nname=\"a\"\n[ui-events.a]\nclass=\"x\"", "ui-events.a: unknown field `class`"),
-            ("[app]\nname=\"a\"\n[limit]\n", "weft.toml line 3, column 2: unknown field `limit`, expected one of `app`"),
+            ("[app]\nname=\"a\"\n[limit]\n", "weft.toml: unknown field `limit`, expected one of `app`"),
+            ("[app]\nname=\"a\"\n[limit]\n", "did you mean `limits`? (weft.toml line 3, column 2)"),
             ("[app]\ncore=\"core.wasm\"\n[ui-events.a]\nschema={}", "app: missing field `name` (weft.toml line 1"),
             ("[ui-events.a]\nschema={}", "weft.toml: missing the [app] table"),
             ("[app]\nname = x\n", "app.name: invalid string; expected `\"`, `'` (weft.toml line 2, column 8)"),
@@ -686,6 +716,42 @@ schema = { type = "object", required = ["value"] }
             ("[app]\nname=\"a\"\n[ui-events.\"a b\"]\nschema={}", "ui-events.a b: \"a b\" is not a valid message type"),
         ];
         assert_each_names(cases);
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let manifest = r#"
+[app]
+nmae = "typo"
+name = "Bad Name"
+capabilities = ["network"]
+[limts]
+max_message_bytes = 1
+[ui-events.add]
+shema = {}
+schema = { type = "object", properties = { n = { type = "int" }, m = { minimum = "zero" } } }
+[state-updates.list]
+coalescable = true
+schema = {}
+"#;
+        let found = problems(manifest);
+        let expected = [
+            "app: unknown field `nmae`",
+            "did you mean `name`? (weft.toml line 3, column 1)",
+            "weft.toml: unknown field `limts`",
+            "did you mean `limits`? (weft.toml line 6, column 2)",
+            "ui-events.add: unknown field `shema`",
+            "state-updates.list: unknown field `coalescable`",
+            "did you mean `coalescible`? (weft.toml line 12, column 1)",
+            "app.name: \"Bad Name\" is not a valid name",
+            "app.capabilities[0]: unknown capability \"network\"",
+            "ui-events.add.schema: invalid JSON Schema at /properties/n/type",
+            "ui-events.add.schema: invalid JSON Schema at /properties/m/minimum",
+        ];
+        for e in expected {
+            assert!(found.iter().any(|p| p.contains(e)), "expected {e:?} in {found:#?}");
+        }
+        assert_eq!(found.len(), 8, "one line per problem: {found:#?}");
     }
 
     #[test]

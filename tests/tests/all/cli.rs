@@ -178,6 +178,30 @@ fn a_default_run_prints_wefts_own_lines_uncoloured_and_the_pages_errors_with_the
 }
 
 #[test]
+fn check_names_every_problem_of_an_app_in_one_run() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("typos");
+    new_app(&app, "counter");
+    let manifest = std::fs::read_to_string(app.join("weft.toml")).expect("manifest");
+    let broken = manifest
+        .replacen("[limits]", "[limits]\nmax_mesage_bytes = 100", 1)
+        .replacen("[ui-events.reset]", "[ui-events.reset]\ncoalesce = true", 1)
+        .replacen("type = \"integer\", minimum", "type = \"int\", minimum", 1);
+    std::fs::write(app.join("weft.toml"), broken).expect("manifest");
+    let out = weft(&["check", &app.display().to_string()]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    for expected in [
+        "limits: unknown field `max_mesage_bytes`",
+        "did you mean `max_message_bytes`?",
+        "ui-events.reset: unknown field `coalesce`",
+        "ui-events.increment.schema: invalid JSON Schema at /properties/by/type",
+    ] {
+        assert!(said.contains(expected), "weft check should say {expected:?}:\n{said}");
+    }
+}
+
+#[test]
 fn without_a_display_run_says_how_to_run_headless() {
     let root = tempfile::tempdir().expect("tempdir");
     let app = root.path().join("windowed");
