@@ -50,16 +50,30 @@ fn target_dir() -> PathBuf {
     home.join(".cache/weft/target-cores")
 }
 
+/// How the core is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// The crate's release profile as written (`weft run`).
+    Release,
+    /// Release, but with the function names kept (`strip = false`), so that a trap or panic
+    /// in the core names the Rust function (`weft dev`).
+    Dev,
+}
+
 /// If `app_dir` has a core crate (`core/Cargo.toml`), builds it and copies the component to
 /// `app_dir/core.wasm`. Returns whether there was a crate to build.
-pub fn build_core(app_dir: &Path) -> Result<bool, BuildError> {
+pub fn build_core(app_dir: &Path, profile: Profile) -> Result<bool, BuildError> {
     let manifest = app_dir.join("core/Cargo.toml");
     if !manifest.is_file() {
         return Ok(false);
     }
     eprintln!("weft: building the core ({})", manifest.display());
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "--target", CORE_TARGET, "--message-format", "json-render-diagnostics"])
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.args(["build", "--release", "--target", CORE_TARGET, "--message-format", "json-render-diagnostics"]);
+    if profile == Profile::Dev {
+        cargo.args(["--config", "profile.release.strip=false"]);
+    }
+    let output = cargo
         .arg("--manifest-path")
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", target_dir())

@@ -5,6 +5,9 @@
 //!   [--script 'TYPE JSON']... [--record F] [--no-build]`
 //!   builds the app's core if it has a crate ([`core_build`]) and runs the app in the
 //!   foreground: `weft-appd run` with `weft-shell` as its UI;
+//! - `weft dev [DIR] [--headless] [--screenshot PNG] [--eval JS]... [--size WxH]` runs the app
+//!   and follows its files: `ui/` reloads the page, the core and the manifest rebuild or
+//!   re-check and restart it ([`dev`]);
 //! - `weft check [DIR]` explains every problem of an app package;
 //! - `weft replay …`, `weft inspect …`, `weft status …` are `weft-appd`'s verbs.
 //!
@@ -13,6 +16,7 @@
 //! options on to the shell that the shell did not get from here.
 
 mod core_build;
+mod dev;
 mod new;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +56,14 @@ enum Cmd {
         /// Run the core.wasm that is there, without building core/.
         #[arg(long)]
         no_build: bool,
+    },
+    /// Run the app and follow its files: a change under ui/ reloads the page (the session
+    /// kept); a change to the core or the manifest rebuilds or re-checks and restarts it.
+    Dev {
+        /// The app directory (default: the current directory).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        view: ViewOptions,
     },
     /// Check an app package and explain every problem.
     Check {
@@ -109,7 +121,7 @@ impl ViewOptions {
         self.headless || self.screenshot.is_some() || !self.eval.is_empty()
     }
 
-    fn console(&self) -> bool {
+    pub(crate) fn console(&self) -> bool {
         self.console || !self.script.is_empty()
     }
 
@@ -139,6 +151,10 @@ impl ViewOptions {
         if let Some(size) = &self.size {
             args.extend(["--size".to_owned(), size.clone()]);
         }
+        if self.headless() && self.screenshot.is_none() {
+            // Headless without a screenshot runs until the session ends, however long.
+            args.extend(["--timeout".to_owned(), "31536000".to_owned()]);
+        }
         args
     }
 }
@@ -148,6 +164,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::New { dir, template, name } => new_app(&dir, &template, name),
         Cmd::Run { dir, view, record, no_build } => run(&app_dir(dir), &view, record.as_deref(), no_build),
+        Cmd::Dev { dir, view } => dev::dev(&app_dir(dir), &view),
         Cmd::Check { dir } => appd(&["check".into(), app_dir(dir).display().to_string()]),
         Cmd::Replay { args } => appd(&[vec!["replay".to_owned()], args].concat()),
         Cmd::Inspect { args } => appd(&[vec!["inspect".to_owned()], args].concat()),
@@ -163,7 +180,10 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
+/// The manifest's file name.
+pub(crate) const MANIFEST: &str = "weft.toml";
+
+pub(crate) fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("weft: {message}");
     ExitCode::from(2)
 }
@@ -186,41 +206,60 @@ fn new_app(dir: &Path, template: &str, name: Option<String>) -> ExitCode {
     }
 }
 
-fn run(app_dir: &Path, view: &ViewOptions, record: Option<&Path>, no_build: bool) -> ExitCode {
-    if !app_dir.join("weft.toml").is_file() {
-        return fail(format!(
-            "{} has no weft.toml: give an app directory (weft new DIR writes one)",
+/// Whether the app in `app_dir` can be shown as `view` asks: it has a manifest, and a window
+/// has a display.
+pub(crate) fn can_open(app_dir: &Path, view: &ViewOptions) -> Result<(), String> {
+    if !app_dir.join(MANIFEST).is_file() {
+        return Err(format!(
+            "{} has no {MANIFEST}: give an app directory (weft new DIR writes one)",
             app_dir.display()
         ));
     }
     if view.windowed() && std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        return fail(
-            "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset). Run it headless: \
-             weft run --headless --screenshot page.png (renders with software GL and saves the page), \
-             or under a virtual display: xvfb-run weft run",
-        );
+        return Err("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset). Run it headless: \
+                    add --headless --screenshot page.png (renders with software GL and saves the page), \
+                    or run under a virtual display: xvfb-run weft ..."
+            .into());
+    }
+    Ok(())
+}
+
+/// The `weft-appd run` command for the app, with the shell as its UI (given `shell_extra`).
+pub(crate) fn app_command(
+    app_dir: &Path,
+    view: &ViewOptions,
+    record: Option<&Path>,
+    shell_extra: &[&str],
+) -> Result<Command, String> {
+    let appd = sibling("weft-appd")?;
+    let shell = sibling("weft-shell")?;
+    let mut command = Command::new(appd);
+    command.arg("run").arg(app_dir);
+    if let Some(record) = record {
+        command.arg("--record").arg(absolute(record));
+    }
+    // --ui-command takes the rest of the line: it comes last.
+    command.arg("--ui-command").arg(shell).args(shell_extra).args(view.shell_args());
+    Ok(command)
+}
+
+fn run(app_dir: &Path, view: &ViewOptions, record: Option<&Path>, no_build: bool) -> ExitCode {
+    if let Err(e) = can_open(app_dir, view) {
+        return fail(e);
     }
     if !no_build {
-        if let Err(e) = core_build::build_core(app_dir) {
+        if let Err(e) = core_build::build_core(app_dir, core_build::Profile::Release) {
             return fail(e);
         }
     }
-    let shell = match sibling("weft-shell") {
-        Ok(shell) => shell,
-        Err(e) => return fail(e),
-    };
-    let mut args = vec!["run".to_owned(), app_dir.display().to_string()];
-    if let Some(record) = record {
-        args.extend(["--record".to_owned(), absolute(record).display().to_string()]);
+    match app_command(app_dir, view, record, &[]) {
+        Ok(mut command) => exit_code_of(command.status(), "weft-appd"),
+        Err(e) => fail(e),
     }
-    // --ui-command takes the rest of the line: it comes last.
-    args.extend(["--ui-command".to_owned(), shell.display().to_string()]);
-    args.extend(view.shell_args());
-    appd(&args)
 }
 
 /// A WEFT binary installed beside this one.
-fn sibling(name: &str) -> Result<PathBuf, String> {
+pub(crate) fn sibling(name: &str) -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find weft's own directory: {e}"))?;
     let path = me.with_file_name(name);
     if path.is_file() {
@@ -236,11 +275,16 @@ fn appd(args: &[String]) -> ExitCode {
         Ok(appd) => appd,
         Err(e) => return fail(e),
     };
-    match Command::new(&appd).args(args).status() {
+    exit_code_of(Command::new(&appd).args(args).status(), "weft-appd")
+}
+
+/// A child's exit code as ours.
+fn exit_code_of(status: std::io::Result<std::process::ExitStatus>, what: &str) -> ExitCode {
+    match status {
         Ok(status) => match status.code() {
             Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-            None => fail(format!("weft-appd ended by a signal ({status})")),
+            None => fail(format!("{what} ended by a signal ({status})")),
         },
-        Err(e) => fail(format!("cannot start {}: {e}", appd.display())),
+        Err(e) => fail(format!("cannot start {what}: {e}")),
     }
 }

@@ -14,6 +14,11 @@ const WIT_WORLD: &str = include_str!("../../appd/core-host/wit/world.wit");
 const EXAMPLE_WIT_PATH: &str = r#"path: "../../../appd/core-host/wit","#;
 const APP_WIT_PATH: &str = r#"path: "wit","#;
 
+/// The examples' lock file: a new core resolves to exactly the dependency versions
+/// `scripts/setup` fetched and compiled for them (cargo drops the entries it does not need),
+/// so it builds offline and reuses their compiled dependencies.
+const EXAMPLES_LOCK: &str = include_str!("../../examples/Cargo.lock");
+
 /// The placeholder for the app's name in the blank template.
 const NAME_PLACEHOLDER: &str = "__WEFT_APP_NAME__";
 
@@ -152,6 +157,7 @@ pub fn write_app(dir: &Path, template: &str, name: &str) -> Result<Vec<String>, 
         })
         .collect();
     files.push(("core/Cargo.toml".into(), core_manifest(name)));
+    files.push(("core/Cargo.lock".into(), EXAMPLES_LOCK.to_owned()));
     files.push(("core/wit/world.wit".into(), WIT_WORLD.to_owned()));
     files.push((".gitignore".into(), GITIGNORE.to_owned()));
     for (path, text) in &files {

@@ -37,6 +37,9 @@ pub struct HeadlessOptions {
     /// Benchmarks only: once the page's done marker is seen, write the bridge's round-trip
     /// probe figures here as JSON ([`crate::probe`]), before the app closes.
     pub probe: Option<PathBuf>,
+    /// Development only: reload the page when a file under `ui/` changes
+    /// ([`crate::view::PageSetup::watch_ui`]).
+    pub watch_ui: bool,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -54,6 +57,7 @@ impl Default for HeadlessOptions {
             done_marker: None,
             first_paint: None,
             probe: None,
+            watch_ui: false,
         }
     }
 }
@@ -118,7 +122,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let view = AppView::new(
         context,
         Box::new(waker.clone()),
-        PageSetup { policy, entry },
+        PageSetup { policy, entry, watch_ui: options.watch_ui },
         bridge.clone(),
         Box::new(|webview| webview.paint()),
         1.0,
@@ -177,6 +181,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     };
     let spin_until = |what: &str, done: &dyn Fn() -> bool| -> Result<(), String> {
         while !done() {
+            view.reload_if_ui_changed();
             drain_console();
             watch_first_paint();
             if view.state.crashed.get() {

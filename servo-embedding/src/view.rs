@@ -9,6 +9,8 @@ use servo::{
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use url::Url;
 
 /// What the delegate has seen, for the embedder's loop.
@@ -136,6 +138,9 @@ pub struct PageSetup {
     pub policy: UiPolicy,
     /// The first document (`ui/index.html`).
     pub entry: Url,
+    /// Development only (`weft dev`, the shell's `--watch-ui`): reload the page when a file
+    /// under `ui/` changes. The session is kept; the core is told a new page attached.
+    pub watch_ui: bool,
 }
 
 /// A running app view.
@@ -146,6 +151,10 @@ pub struct AppView {
     pub webview: WebView,
     /// What the delegate saw.
     pub state: Rc<ViewState>,
+    /// Set by the `ui/` watch (dev mode) when a file changed; taken by
+    /// [`AppView::reload_if_ui_changed`].
+    ui_changed: Option<Arc<AtomicBool>>,
+    _ui_watch: Option<weft_watch::Watch>,
     // Dropping the manager destroys it inside Servo: keep it as long as the view.
     _user_content: Rc<UserContentManager>,
 }
@@ -155,7 +164,7 @@ impl AppView {
     /// connects its `weft.channel` to the session by installing the page channel handler.
     /// `on_frame` runs when Servo has a new frame (headless: paint it; a window: ask for a
     /// redraw); `scale` is the HiDPI factor. Fails if the handler is already installed in this
-    /// process.
+    /// process, or `page.watch_ui` and `ui/` cannot be watched.
     pub fn new(
         rendering_context: Rc<dyn RenderingContext>,
         waker: Box<dyn EventLoopWaker>,
@@ -164,7 +173,8 @@ impl AppView {
         on_frame: Box<dyn Fn(&WebView)>,
         scale: f32,
     ) -> Result<AppView, String> {
-        let PageSetup { policy, entry } = page;
+        let PageSetup { policy, entry, watch_ui } = page;
+        let (ui_changed, ui_watch) = if watch_ui { watch(&policy, waker.clone_box())? } else { (None, None) };
         let channels = AppPageChannels::install(bridge.clone(), policy.clone())?;
         let servo = ServoBuilder::default().event_loop_waker(waker).build();
         let user_content = Rc::new(UserContentManager::new(&servo));
@@ -182,6 +192,32 @@ impl AppView {
             .delegate(delegate)
             .build();
         channels.set_webview(webview.id());
-        Ok(AppView { servo, webview, state, _user_content: user_content })
+        Ok(AppView { servo, webview, state, ui_changed, _ui_watch: ui_watch, _user_content: user_content })
     }
+
+    /// Dev mode: reloads the page if a file under `ui/` changed since the last call (changes
+    /// that arrive together make one reload). The embedder loop calls it each time it wakes.
+    pub fn reload_if_ui_changed(&self) {
+        if self.ui_changed.as_ref().is_some_and(|changed| changed.swap(false, Ordering::SeqCst)) {
+            tracing::info!("ui/ changed: reloading the page");
+            self.webview.reload();
+        }
+    }
+}
+
+/// Watches the UI's directory: each change sets the flag and wakes the embedder loop.
+fn watch(
+    policy: &UiPolicy,
+    waker: Box<dyn EventLoopWaker>,
+) -> Result<(Option<Arc<AtomicBool>>, Option<weft_watch::Watch>), String> {
+    let dir = policy.base().to_file_path().map_err(|()| format!("{} is not a local directory", policy.base()))?;
+    let changed = Arc::new(AtomicBool::new(false));
+    let flag = changed.clone();
+    let watch = weft_watch::Watch::start(std::slice::from_ref(&dir), move |path| {
+        tracing::debug!(path = %path.display(), "a file of the UI changed");
+        flag.store(true, Ordering::SeqCst);
+        waker.wake();
+    })
+    .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+    Ok((Some(changed), Some(watch)))
 }

@@ -45,13 +45,16 @@ struct App {
     ui_dir: std::path::PathBuf,
     title: String,
     bridge: Bridge,
+    /// Development only: reload the page when a file under `ui/` changes.
+    watch_ui: bool,
     waker: ProxyWaker,
     running: Option<Running>,
     error: Option<String>,
 }
 
 /// Opens the app's window and runs until it is closed or the session ends.
-pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge) -> Result<Option<String>, String> {
+/// `watch_ui` (development only): reload the page when a file under `ui/` changes.
+pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge, watch_ui: bool) -> Result<Option<String>, String> {
     crate::install_crypto_provider();
     let event_loop = EventLoop::<()>::with_user_event().build().map_err(|e| format!("no display: {e}"))?;
     let waker = ProxyWaker(event_loop.create_proxy());
@@ -59,6 +62,7 @@ pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge) -> Result<Opti
         ui_dir: ui_dir.to_owned(),
         title: title.to_owned(),
         bridge: bridge.clone(),
+        watch_ui,
         waker,
         running: None,
         error: None,
@@ -92,7 +96,7 @@ impl App {
         let view = AppView::new(
             context.clone() as Rc<dyn RenderingContext>,
             Box::new(self.waker.clone()),
-            PageSetup { policy, entry },
+            PageSetup { policy, entry, watch_ui: self.watch_ui },
             self.bridge.clone(),
             Box::new(move |_| redraw.request_redraw()),
             window.scale_factor() as f32,
@@ -117,6 +121,7 @@ impl ApplicationHandler<()> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, _: ()) {
         if let Some(running) = &self.running {
+            running.view.reload_if_ui_changed();
             running.view.servo.spin_event_loop();
             if let Some(title) = running.view.state.title.borrow_mut().take() {
                 running.window.set_title(&format!("{title} — {}", self.title));

@@ -11,6 +11,8 @@
 //!   first state update (cold-launch measurement).
 //!   `--probe FILE` (benchmarks only, with `--until-console`) writes when the page is done, as
 //!   JSON, where the shell's share of each lone round trip went (`weft_servo_embedding::probe`).
+//!   `--watch-ui` (development only; `weft dev` passes it, with or without `--headless`)
+//!   reloads the page when a file under the app's `ui/` changes, keeping the session.
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
@@ -33,7 +35,7 @@ use weft_servo_embedding::probe::Probe;
 enum Mode {
     Console { script: Vec<String> },
     Headless { options: HeadlessOptions, app_dir: PathBuf, test_driver: bool },
-    Window { app_dir: PathBuf },
+    Window { app_dir: PathBuf, watch_ui: bool },
     BenchPage { page: PathBuf, options: HeadlessOptions },
 }
 
@@ -64,9 +66,9 @@ fn main() -> ExitCode {
             options.timeout,
         )
         .map(|()| ExitCode::SUCCESS),
-        Mode::Window { app_dir } => {
+        Mode::Window { app_dir, watch_ui } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-                run_window(&app_dir)
+                run_window(&app_dir, watch_ui)
             } else {
                 Err("no display (DISPLAY / WAYLAND_DISPLAY unset): use --headless".into())
             }
@@ -100,6 +102,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--until-console" => options.done_marker = Some(value("--until-console")?),
             "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
+            "--watch-ui" => options.watch_ui = true,
             "--probe" => options.probe = Some(PathBuf::from(value("--probe")?)),
             "--bench-page" => bench_page = Some(PathBuf::from(value("--bench-page")?)),
             "--size" => {
@@ -134,7 +137,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     } else if headless {
         Mode::Headless { options, app_dir, test_driver }
     } else {
-        Mode::Window { app_dir }
+        Mode::Window { app_dir, watch_ui: options.watch_ui }
     })
 }
 
@@ -160,10 +163,10 @@ fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_drive
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
-fn run_window(app_dir: &std::path::Path) -> Result<ExitCode, String> {
+fn run_window(app_dir: &std::path::Path, watch_ui: bool) -> Result<ExitCode, String> {
     let (bridge, ui_dir) = join(app_dir, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
-    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge)?))
+    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, watch_ui)?))
 }
 
 fn usage(problem: &str) -> ExitCode {
@@ -172,7 +175,7 @@ fn usage(problem: &str) -> ExitCode {
     }
     eprintln!(
         "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
-         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] \
+         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] [--watch-ui] \
          [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)

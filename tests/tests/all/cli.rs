@@ -209,7 +209,10 @@ fn without_a_display_run_says_how_to_run_headless() {
     let out = weft(&["run", &app.display().to_string()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let said = text(&out);
-    assert!(said.contains("no display") && said.contains("weft run --headless") && said.contains("xvfb-run"), "{said}");
+    assert!(
+        said.contains("no display") && said.contains("--headless --screenshot") && said.contains("xvfb-run"),
+        "{said}"
+    );
     assert!(!app.join("core.wasm").exists(), "nothing was built for a run that cannot start");
 }
 

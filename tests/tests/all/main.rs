@@ -6,6 +6,7 @@ mod backpressure;
 mod chaos;
 mod cli;
 mod control;
+mod dev;
 mod examples;
 mod failures;
 mod forged_datagrams;

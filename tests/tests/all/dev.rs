@@ -1,0 +1,159 @@
+//! `weft dev`, driven headless across real processes the way a developer edits: the page, the
+//! core (a good edit, a broken one, the fix) and the manifest (an error, the fix), each seen
+//! through what the page logs (its `console.warn`, which a default run shows).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use weft_tests::harness::bin;
+
+/// A running `weft dev`, its stderr read line by line.
+struct Dev {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Dev {
+    fn start(app: &Path, args: &[&str]) -> Dev {
+        let mut child = Command::new(bin("weft"))
+            .arg("dev")
+            .arg(app)
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WEFT_LOG")
+            .env("CARGO_NET_OFFLINE", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start weft dev");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Dev { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a line containing `text` (after those already waited for).
+    fn until(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => panic!("weft dev never said {text:?}; it said:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// The lines since the last call that contain `text`.
+    fn said(&self, text: &str) -> bool {
+        self.seen.iter().any(|l| l.contains(text))
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `path` with `edit` applied to its text, the way an editor saves (a new file renamed
+/// over the old one).
+fn edit(path: &Path, edit: impl Fn(&str) -> String) {
+    let text = std::fs::read_to_string(path).expect("read");
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit changed nothing in {}", path.display());
+    let temporary = path.with_extension("weft-test-save");
+    std::fs::write(&temporary, edited).expect("write");
+    std::fs::rename(&temporary, path).expect("rename");
+}
+
+/// The processes whose command line mentions `text`.
+fn processes_mentioning(text: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(text) && !c.is_empty())
+        .collect()
+}
+
+#[test]
+fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_one_and_rechecks_the_manifest() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("dev-counter");
+    let out = Command::new(bin("weft")).arg("new").arg(&app).output().expect("weft new");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = app.join("ui/index.html");
+    let lib = app.join("core/src/lib.rs");
+    let shown = r#"document.getElementById("value").textContent = e.data.payload.value;"#;
+    edit(&page, |t| t.replace(shown, &format!("{{ {shown} console.warn(\"SHOWN v1 \" + e.data.payload.value); }}")));
+
+    let click = "document.getElementById('inc').click()";
+    let mut dev = Dev::start(&app, &["--headless", "--eval", click, "--eval", click, "--eval", click]);
+    dev.until("SHOWN v1 3");
+
+    // A page edit: the page reloads in the same session; the core sends its count again.
+    edit(&page, |t| t.replace("SHOWN v1", "SHOWN v2"));
+    dev.until("SHOWN v2 3");
+    assert!(!dev.said("restarting"), "a page edit does not restart the app");
+
+    // A core edit: rebuilt, and the app restarted with it (the clicks run again: 3 × 10).
+    edit(&lib, |t| t.replace("checked_add(by)", "checked_add(by * 10)"));
+    dev.until("restarting the app");
+    dev.until("SHOWN v2 30");
+
+    // A broken core: the compiler's error, and the running app keeps its core and state.
+    edit(&lib, |t| t.replace("checked_add(by * 10)", "checked_add(\"ten\")"));
+    dev.until("error[E0308]");
+    dev.until("the running app keeps its last good version");
+    edit(&page, |t| t.replace("SHOWN v2", "SHOWN v3"));
+    dev.until("SHOWN v3 30");
+
+    // The fix: rebuilt and restarted.
+    edit(&lib, |t| t.replace("checked_add(\"ten\")", "checked_add(by * 100)"));
+    dev.until("SHOWN v3 300");
+
+    // A manifest error: every problem printed, the app keeps running; the fix restarts it.
+    let manifest = app.join("weft.toml");
+    edit(&manifest, |t| format!("{t}\n[limts]\nmax_message_bytes = 1\n"));
+    dev.until("unknown field `limts`");
+    dev.until("the running app keeps its last good version");
+    edit(&manifest, |t| t.replace("\n[limts]\nmax_message_bytes = 1\n", ""));
+    dev.until("checking the manifest");
+    dev.until("SHOWN v3 300");
+
+    // Interrupted, weft dev ends the app's processes with it.
+    let pid = i32::try_from(dev.child.id()).expect("pid");
+    // SAFETY: signals the child this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let status = dev.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{status}");
+    let app_text = app.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&app_text).is_empty() {
+        assert!(Instant::now() < deadline, "left behind: {:?}", processes_mentioning(&app_text));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
