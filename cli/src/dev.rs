@@ -71,7 +71,8 @@ impl AppRun {
 
 /// Runs the app under `weft dev` until its window is closed (or, headless with a screenshot,
 /// until the screenshot is taken), or `weft dev` is interrupted.
-pub fn dev(app_dir: &Path, view: &ViewOptions) -> ExitCode {
+/// `devtools`: Servo's devtools server on this loopback port.
+pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCode {
     if view.console() {
         return crate::fail("weft dev shows the page; use weft run --console for the terminal UI");
     }
@@ -106,7 +107,10 @@ pub fn dev(app_dir: &Path, view: &ViewOptions) -> ExitCode {
     };
 
     let mut generation = 0;
-    let mut running = prepare(app_dir, true).then(|| start(app_dir, view, generation, &tx)).flatten();
+    let shell_extra: Vec<String> = std::iter::once("--watch-ui".to_owned())
+        .chain(devtools.into_iter().flat_map(|port| ["--devtools".to_owned(), port.to_string()]))
+        .collect();
+    let mut running = prepare(app_dir, true).then(|| start(app_dir, view, &shell_extra, generation, &tx)).flatten();
     if running.is_none() {
         eprintln!("weft: waiting for a fix (edit and save; Ctrl-C to stop)");
     }
@@ -147,7 +151,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions) -> ExitCode {
             run.stop();
         }
         generation += 1;
-        running = start(app_dir, view, generation, &tx);
+        running = start(app_dir, view, &shell_extra, generation, &tx);
     }
     ExitCode::FAILURE
 }
@@ -178,8 +182,14 @@ fn prepare(app_dir: &Path, build: bool) -> bool {
 }
 
 /// Starts the app in a process group of its own; its exit is sent as `Event::Exited`.
-fn start(app_dir: &Path, view: &ViewOptions, generation: u64, tx: &mpsc::Sender<Event>) -> Option<AppRun> {
-    let mut command = match crate::app_command(app_dir, view, None, &["--watch-ui"]) {
+fn start(
+    app_dir: &Path,
+    view: &ViewOptions,
+    shell_extra: &[String],
+    generation: u64,
+    tx: &mpsc::Sender<Event>,
+) -> Option<AppRun> {
+    let mut command = match crate::app_command(app_dir, view, None, shell_extra) {
         Ok(command) => command,
         Err(e) => {
             eprintln!("weft: {e}");

@@ -5,7 +5,8 @@
 //!   [--script 'TYPE JSON']... [--record F] [--no-build]`
 //!   builds the app's core if it has a crate ([`core_build`]) and runs the app in the
 //!   foreground: `weft-appd run` with `weft-shell` as its UI;
-//! - `weft dev [DIR] [--headless] [--screenshot PNG] [--eval JS]... [--size WxH]` runs the app
+//! - `weft dev [DIR] [--headless] [--screenshot PNG] [--eval JS]... [--size WxH]
+//!   [--devtools[=PORT]]` runs the app
 //!   and follows its files: `ui/` reloads the page, the core and the manifest rebuild or
 //!   re-check and restart it ([`dev`]);
 //! - `weft check [DIR]` explains every problem of an app package;
@@ -64,6 +65,10 @@ enum Cmd {
         dir: Option<PathBuf>,
         #[command(flatten)]
         view: ViewOptions,
+        /// Run Servo's devtools server on 127.0.0.1:PORT (default 6000), for Firefox's remote
+        /// debugging: about:debugging, Setup, add the network location localhost:PORT.
+        #[arg(long, value_name = "PORT", num_args = 0..=1, require_equals = true, default_missing_value = "6000")]
+        devtools: Option<u16>,
     },
     /// Check an app package and explain every problem.
     Check {
@@ -164,7 +169,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::New { dir, template, name } => new_app(&dir, &template, name),
         Cmd::Run { dir, view, record, no_build } => run(&app_dir(dir), &view, record.as_deref(), no_build),
-        Cmd::Dev { dir, view } => dev::dev(&app_dir(dir), &view),
+        Cmd::Dev { dir, view, devtools } => dev::dev(&app_dir(dir), &view, devtools),
         Cmd::Check { dir } => appd(&["check".into(), app_dir(dir).display().to_string()]),
         Cmd::Replay { args } => appd(&[vec!["replay".to_owned()], args].concat()),
         Cmd::Inspect { args } => appd(&[vec!["inspect".to_owned()], args].concat()),
@@ -229,7 +234,7 @@ pub(crate) fn app_command(
     app_dir: &Path,
     view: &ViewOptions,
     record: Option<&Path>,
-    shell_extra: &[&str],
+    shell_extra: &[String],
 ) -> Result<Command, String> {
     let appd = sibling("weft-appd")?;
     let shell = sibling("weft-shell")?;

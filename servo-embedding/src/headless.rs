@@ -40,6 +40,8 @@ pub struct HeadlessOptions {
     /// Development only: reload the page when a file under `ui/` changes
     /// ([`crate::view::PageSetup::watch_ui`]).
     pub watch_ui: bool,
+    /// Development only: Servo's devtools server on this loopback port.
+    pub devtools_port: Option<u16>,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -58,6 +60,7 @@ impl Default for HeadlessOptions {
             first_paint: None,
             probe: None,
             watch_ui: false,
+            devtools_port: None,
         }
     }
 }
@@ -122,7 +125,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let view = AppView::new(
         context,
         Box::new(waker.clone()),
-        PageSetup { policy, entry, watch_ui: options.watch_ui },
+        PageSetup { policy, entry, watch_ui: options.watch_ui, devtools_port: options.devtools_port },
         bridge.clone(),
         Box::new(|webview| webview.paint()),
         1.0,

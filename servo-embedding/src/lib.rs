@@ -7,6 +7,7 @@
 //! - [`view`]: Servo, the app's webview, and its delegate.
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
 //! - [`window`]: the desktop window (winit), input forwarding, close → `app-closed`.
+//! - [`devtools`]: development only — Servo's devtools server for Firefox's remote debugging.
 //! - [`bench_page`]: benchmarks only — a local page with no session, binding or policy.
 //! - [`probe`]: benchmarks only — the shell's share of each lone round trip (`--probe`).
 //!
@@ -17,6 +18,7 @@
 
 pub mod bench_page;
 pub mod bridge;
+pub mod devtools;
 pub mod documents;
 pub mod headless;
 pub mod page_channel;

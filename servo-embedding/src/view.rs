@@ -132,6 +132,15 @@ impl WebViewDelegate for Delegate {
     }
 }
 
+/// What `weft dev` turns on in a window (the headless options carry the same two).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DevOptions {
+    /// Reload the page when a file under `ui/` changes ([`PageSetup::watch_ui`]).
+    pub watch_ui: bool,
+    /// Servo's devtools server on this loopback port ([`PageSetup::devtools_port`]).
+    pub devtools_port: Option<u16>,
+}
+
 /// What the webview shows.
 pub struct PageSetup {
     /// What the webview may load.
@@ -141,6 +150,9 @@ pub struct PageSetup {
     /// Development only (`weft dev`, the shell's `--watch-ui`): reload the page when a file
     /// under `ui/` changes. The session is kept; the core is told a new page attached.
     pub watch_ui: bool,
+    /// Development only (`weft dev --devtools`): Servo's devtools server on this loopback port
+    /// ([`crate::devtools`]).
+    pub devtools_port: Option<u16>,
 }
 
 /// A running app view.
@@ -173,10 +185,18 @@ impl AppView {
         on_frame: Box<dyn Fn(&WebView)>,
         scale: f32,
     ) -> Result<AppView, String> {
-        let PageSetup { policy, entry, watch_ui } = page;
+        let PageSetup { policy, entry, watch_ui, devtools_port } = page;
         let (ui_changed, ui_watch) = if watch_ui { watch(&policy, waker.clone_box())? } else { (None, None) };
         let channels = AppPageChannels::install(bridge.clone(), policy.clone())?;
-        let servo = ServoBuilder::default().event_loop_waker(waker).build();
+        let builder = ServoBuilder::default().event_loop_waker(waker);
+        let servo = match devtools_port {
+            Some(port) => {
+                let servo = builder.preferences(crate::devtools::preferences(port)).build();
+                servo.set_delegate(Rc::new(crate::devtools::DevtoolsDelegate));
+                servo
+            }
+            None => builder.build(),
+        };
         let user_content = Rc::new(UserContentManager::new(&servo));
         if bridge.test_driver_enabled() {
             let driver = crate::test_driver_source(policy.base().as_str());

@@ -45,16 +45,21 @@ struct App {
     ui_dir: std::path::PathBuf,
     title: String,
     bridge: Bridge,
-    /// Development only: reload the page when a file under `ui/` changes.
-    watch_ui: bool,
+    /// Development only: what `weft dev` turns on.
+    dev: crate::view::DevOptions,
     waker: ProxyWaker,
     running: Option<Running>,
     error: Option<String>,
 }
 
 /// Opens the app's window and runs until it is closed or the session ends.
-/// `watch_ui` (development only): reload the page when a file under `ui/` changes.
-pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge, watch_ui: bool) -> Result<Option<String>, String> {
+/// `dev`: what `weft dev` turns on (nothing otherwise).
+pub fn run(
+    ui_dir: &std::path::Path,
+    title: &str,
+    bridge: Bridge,
+    dev: crate::view::DevOptions,
+) -> Result<Option<String>, String> {
     crate::install_crypto_provider();
     let event_loop = EventLoop::<()>::with_user_event().build().map_err(|e| format!("no display: {e}"))?;
     let waker = ProxyWaker(event_loop.create_proxy());
@@ -62,7 +67,7 @@ pub fn run(ui_dir: &std::path::Path, title: &str, bridge: Bridge, watch_ui: bool
         ui_dir: ui_dir.to_owned(),
         title: title.to_owned(),
         bridge: bridge.clone(),
-        watch_ui,
+        dev,
         waker,
         running: None,
         error: None,
@@ -96,7 +101,7 @@ impl App {
         let view = AppView::new(
             context.clone() as Rc<dyn RenderingContext>,
             Box::new(self.waker.clone()),
-            PageSetup { policy, entry, watch_ui: self.watch_ui },
+            PageSetup { policy, entry, watch_ui: self.dev.watch_ui, devtools_port: self.dev.devtools_port },
             self.bridge.clone(),
             Box::new(move |_| redraw.request_redraw()),
             window.scale_factor() as f32,

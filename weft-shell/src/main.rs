@@ -12,7 +12,9 @@
 //!   `--probe FILE` (benchmarks only, with `--until-console`) writes when the page is done, as
 //!   JSON, where the shell's share of each lone round trip went (`weft_servo_embedding::probe`).
 //!   `--watch-ui` (development only; `weft dev` passes it, with or without `--headless`)
-//!   reloads the page when a file under the app's `ui/` changes, keeping the session.
+//!   reloads the page when a file under the app's `ui/` changes, keeping the session;
+//!   `--devtools PORT` (development only; `weft dev --devtools`) runs Servo's devtools server
+//!   on 127.0.0.1:PORT for Firefox's remote debugging.
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
 //!   when appd launched the session with `--test-control`; `scripts/wpt` uses both.
 //! - `--console [--script '<type> <json>']...`: a terminal UI over the same protocol.
@@ -30,12 +32,13 @@ use std::time::Duration;
 use weft_servo_embedding::bridge::Bridge;
 use weft_servo_embedding::headless::{self, HeadlessOptions};
 use weft_servo_embedding::probe::Probe;
+use weft_servo_embedding::view::DevOptions;
 
 /// What this process does, from the command line.
 enum Mode {
     Console { script: Vec<String> },
     Headless { options: HeadlessOptions, app_dir: PathBuf, test_driver: bool },
-    Window { app_dir: PathBuf, watch_ui: bool },
+    Window { app_dir: PathBuf, dev: DevOptions },
     BenchPage { page: PathBuf, options: HeadlessOptions },
 }
 
@@ -66,9 +69,9 @@ fn main() -> ExitCode {
             options.timeout,
         )
         .map(|()| ExitCode::SUCCESS),
-        Mode::Window { app_dir, watch_ui } => {
+        Mode::Window { app_dir, dev } => {
             if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-                run_window(&app_dir, watch_ui)
+                run_window(&app_dir, dev)
             } else {
                 Err("no display (DISPLAY / WAYLAND_DISPLAY unset): use --headless".into())
             }
@@ -103,6 +106,11 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
             "--watch-ui" => options.watch_ui = true,
+            "--devtools" => {
+                let port = value("--devtools")?;
+                options.devtools_port =
+                    Some(port.parse().map_err(|_| format!("--devtools takes a port, not {port:?}"))?);
+            }
             "--probe" => options.probe = Some(PathBuf::from(value("--probe")?)),
             "--bench-page" => bench_page = Some(PathBuf::from(value("--bench-page")?)),
             "--size" => {
@@ -137,7 +145,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     } else if headless {
         Mode::Headless { options, app_dir, test_driver }
     } else {
-        Mode::Window { app_dir, watch_ui: options.watch_ui }
+        Mode::Window { app_dir, dev: DevOptions { watch_ui: options.watch_ui, devtools_port: options.devtools_port } }
     })
 }
 
@@ -163,10 +171,10 @@ fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_drive
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
-fn run_window(app_dir: &std::path::Path, watch_ui: bool) -> Result<ExitCode, String> {
+fn run_window(app_dir: &std::path::Path, dev: DevOptions) -> Result<ExitCode, String> {
     let (bridge, ui_dir) = join(app_dir, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
-    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, watch_ui)?))
+    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, dev)?))
 }
 
 fn usage(problem: &str) -> ExitCode {
@@ -175,7 +183,7 @@ fn usage(problem: &str) -> ExitCode {
     }
     eprintln!(
         "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
-         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] [--watch-ui] \
+         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] [--watch-ui] [--devtools PORT] \
          [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)

@@ -251,5 +251,6 @@ fn bad_input_gets_a_message_that_says_what_to_do() {
     refused(&["run", &dir("mine"), "--headless"], "has no weft.toml");
     refused(&["run", "--headless", "--bogus"], "unexpected argument '--bogus'");
     refused(&["run", "--console", "--screenshot", "x.png"], "cannot be used with");
+    refused(&["run", "--headless", "--devtools"], "unexpected argument '--devtools'");
     refused(&["frobnicate"], "unrecognized subcommand");
 }

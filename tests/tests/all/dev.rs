@@ -157,3 +157,49 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One packet of Firefox's remote debugging protocol: `<length>:<JSON>`.
+fn read_rdp_packet(stream: &mut std::net::TcpStream) -> serde_json::Value {
+    use std::io::Read;
+    let mut length = Vec::new();
+    let mut byte = [0u8; 1];
+    while byte[0] != b':' {
+        stream.read_exact(&mut byte).expect("a packet's length");
+        length.push(byte[0]);
+    }
+    let length: usize = String::from_utf8_lossy(&length[..length.len() - 1]).parse().expect("a length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).expect("a packet's body");
+    serde_json::from_slice(&body).expect("a JSON packet")
+}
+
+fn write_rdp_packet(stream: &mut std::net::TcpStream, packet: &serde_json::Value) {
+    use std::io::Write;
+    let body = packet.to_string();
+    stream.write_all(format!("{}:{body}", body.len()).as_bytes()).expect("write a packet");
+}
+
+#[test]
+fn weft_dev_devtools_lists_the_apps_page_to_a_remote_debugging_client() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("inspected");
+    let out = Command::new(bin("weft")).arg("new").arg(&app).args(["--template", "blank"]).output().expect("weft new");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let mut dev = Dev::start(&app, &["--headless", &format!("--devtools={port}")]);
+    dev.until(&format!("devtools: listening on 127.0.0.1:{port}"));
+
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to devtools");
+    client.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let greeting = read_rdp_packet(&mut client);
+    assert_eq!(greeting["from"], "root", "{greeting}");
+    assert_eq!(greeting["applicationType"], "browser", "{greeting}");
+    write_rdp_packet(&mut client, &serde_json::json!({"to": "root", "type": "listTabs"}));
+    let tabs = read_rdp_packet(&mut client);
+    let page = format!("file://{}/ui/index.html", app.canonicalize().expect("canonical").display());
+    let listed: Vec<&str> =
+        tabs["tabs"].as_array().map(|t| t.iter().filter_map(|t| t["url"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(listed, vec![page.as_str()], "{tabs}");
+    assert_eq!(tabs["tabs"][0]["title"], "inspected", "{tabs}");
+    dev.until("devtools: a client connected");
+}
