@@ -206,12 +206,17 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         let done = Rc::new(RefCell::new(None));
         let slot = done.clone();
         view.webview.evaluate_javascript(script, move |result| {
-            *slot.borrow_mut() = Some(result.map(|_| ()).map_err(|e| format!("{e:?}")));
+            *slot.borrow_mut() = Some(result);
         });
         spin_until("a script", &|| done.borrow().is_some())?;
+        // The value on stdout; a failure is the page's error, and the run goes on.
         let outcome = done.borrow_mut().take();
-        if let Some(Err(e)) = outcome {
-            return Err(format!("script failed: {e}"));
+        match outcome {
+            Some(Ok(value)) => println!("{}", crate::eval_result::value_text(&value)),
+            Some(Err(e)) => {
+                tracing::warn!(target: "weft_page", "an --eval failed: {}", crate::eval_result::error_text(&e))
+            }
+            None => {}
         }
     }
 

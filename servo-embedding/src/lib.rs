@@ -20,6 +20,7 @@ pub mod bench_page;
 pub mod bridge;
 pub mod devtools;
 pub mod documents;
+pub mod eval_result;
 pub mod headless;
 pub mod page_channel;
 pub mod policy;

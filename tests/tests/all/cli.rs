@@ -202,6 +202,27 @@ fn check_names_every_problem_of_an_app_in_one_run() {
 }
 
 #[test]
+fn an_eval_prints_its_value_and_one_that_throws_is_the_pages_error_not_a_lost_ui() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("evals");
+    new_app(&app, "blank");
+    let shot = root.path().join("shot.png").display().to_string();
+    let dir = app.display().to_string();
+    let evals = ["1 + 2", "({b: [document.title, 0.5], a: null})", "notDefined()", "document.title.length"];
+    let mut args = vec!["run", &dir, "--screenshot", &shot];
+    for eval in &evals {
+        args.extend(["--eval", eval]);
+    }
+    let out = weft(&args);
+    assert!(out.status.success(), "the run goes on past the failing eval:\n{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed.lines().collect::<Vec<_>>(), vec!["3", r#"{"a":null,"b":["evals",0.5]}"#, "5"], "{printed}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("an --eval failed: notDefined is not defined (--eval:1:1)"), "{said}");
+    assert!(said.contains("session ended: app-closed"), "{said}");
+}
+
+#[test]
 fn without_a_display_run_says_how_to_run_headless() {
     let root = tempfile::tempdir().expect("tempdir");
     let app = root.path().join("windowed");
