@@ -212,7 +212,11 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
         // The value on stdout; a failure is the page's error, and the run goes on.
         let outcome = done.borrow_mut().take();
         match outcome {
-            Some(Ok(value)) => println!("{}", crate::eval_result::value_text(&value)),
+            Some(Ok(value)) => {
+                // Nobody may be reading (a daemon's UI has stdout closed): a failed write is
+                // not the page's problem.
+                let _ = writeln!(std::io::stdout().lock(), "{}", crate::eval_result::value_text(&value));
+            }
             Some(Err(e)) => {
                 tracing::warn!(target: "weft_page", "an --eval failed: {}", crate::eval_result::error_text(&e))
             }

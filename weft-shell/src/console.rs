@@ -8,6 +8,15 @@ use weft_ipc::frames::{BrokerToUi, UiToBroker};
 use weft_ipc::transport::{Bootstrap, Inbound};
 use weft_ipc::ui_client::{transport_end_reason, UiConnection, UiNotice};
 
+/// Prints a line for the user; nobody may be reading (a daemon's UI has stdout closed), and a
+/// failed write is not a reason to end the session.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 enum Input {
     Broker(Inbound<BrokerToUi>),
     Line(String),
@@ -30,7 +39,7 @@ pub fn run(script: Vec<String>) -> Result<ExitCode, String> {
     })
     .map_err(|e| format!("cannot join the session: {e}"))?;
     let welcome = connection.channel.welcome().clone();
-    println!(
+    say!(
         "weft-shell (console): app {:?}, session {}; UI events: {}",
         welcome.app_name,
         welcome.session_id,
@@ -38,7 +47,7 @@ pub fn run(script: Vec<String>) -> Result<ExitCode, String> {
     );
     let interactive = match std::fs::File::open("/dev/tty") {
         Ok(tty) if script.is_empty() => {
-            println!("type `<message-type> [json]`, or `quit`");
+            say!("type `<message-type> [json]`, or `quit`");
             let tx = inputs_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(tty).lines() {
@@ -121,12 +130,12 @@ fn send_line(connection: &mut UiConnection, line: &str, out: &mut Vec<UiToBroker
     let (message_type, payload) = line.split_once(char::is_whitespace).unwrap_or((line, "{}"));
     let payload = payload.trim();
     if let Err(e) = serde_json::from_str::<serde_json::Value>(payload) {
-        println!("  ! not JSON ({e}); nothing sent");
+        say!("  ! not JSON ({e}); nothing sent");
         return;
     }
     match connection.channel.send(message_type, payload.to_owned(), out) {
-        Ok(sequence) => println!("> #{sequence} {message_type} {payload}"),
-        Err(r) => println!("  ! {}: {}", r.kind.name(), r.detail),
+        Ok(sequence) => say!("> #{sequence} {message_type} {payload}"),
+        Err(r) => say!("  ! {}: {}", r.kind.name(), r.detail),
     }
 }
 
@@ -134,11 +143,11 @@ fn send_line(connection: &mut UiConnection, line: &str, out: &mut Vec<UiToBroker
 fn print_notice(notice: UiNotice) -> Option<ExitCode> {
     match notice {
         UiNotice::Admitted(_) => {}
-        UiNotice::Rejected(sequence, r) => println!("  ! #{sequence} rejected: {}: {}", r.kind.name(), r.detail),
-        UiNotice::Message(e) => println!("< #{} {} {}", e.sequence, e.message_type, e.payload),
-        UiNotice::Error(r) => println!("  ! error: {}: {}", r.kind.name(), r.detail),
+        UiNotice::Rejected(sequence, r) => say!("  ! #{sequence} rejected: {}: {}", r.kind.name(), r.detail),
+        UiNotice::Message(e) => say!("< #{} {} {}", e.sequence, e.message_type, e.payload),
+        UiNotice::Error(r) => say!("  ! error: {}: {}", r.kind.name(), r.detail),
         UiNotice::SessionEnd(end) => {
-            println!("session ended: {} ({})", end.reason, end.detail);
+            say!("session ended: {} ({})", end.reason, end.detail);
             return Some(if end.reason.code() == "app-closed" { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
     }
