@@ -378,11 +378,25 @@ impl CoreInstance {
             detail.push_str(&format!("\ncore stderr (last lines):\n{stderr}"));
         }
         if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
-            detail.push_str(&format!("\n{backtrace}"));
+            detail.push_str(&format!("\n{}", demangle_backtrace(&backtrace.to_string())));
         }
         let (cut, _) = truncate_at_char_boundary(&detail, MAX_FAULT_DETAIL_BYTES);
         Err(GuestFault::Trapped(cut.to_owned()))
     }
+}
+
+/// A Wasm backtrace with its Rust symbols demangled: each frame line ends `module!symbol`, and
+/// a core built with its names kept (`weft dev`) has mangled Rust names there
+/// (`_RNvCs…_4core4main`); they read as paths (`core::main`). Other names stay as they are.
+fn demangle_backtrace(backtrace: &str) -> String {
+    backtrace
+        .lines()
+        .map(|line| match line.rsplit_once('!') {
+            Some((frame, symbol)) => format!("{frame}!{:#}", rustc_demangle::demangle(symbol)),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The store's data: WASI state, limits, and where the core's imports lead.
@@ -494,6 +508,15 @@ impl Drop for EpochTicker {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_backtraces_rust_symbols_are_demangled_and_other_names_kept() {
+        let trace = "error while executing at wasm backtrace:\n    0:   0x6426 - pan_core.wasm!abort\n    1:   0x5152 - pan_core.wasm!_RNvNtNtNtNtCshXfaRvt2tfW_3std3sys3pal4wasi7helpers14abort_internal";
+        assert_eq!(
+            super::demangle_backtrace(trace),
+            "error while executing at wasm backtrace:\n    0:   0x6426 - pan_core.wasm!abort\n    1:   0x5152 - pan_core.wasm!std::sys::pal::wasi::helpers::abort_internal"
+        );
+    }
     use super::*;
 
     #[test]
