@@ -17,8 +17,9 @@ pub const CORE_TARGET: &str = "wasm32-wasip2";
 pub enum BuildError {
     /// cargo could not be started.
     NoCargo(std::io::Error),
-    /// cargo failed (its diagnostics went to the terminal).
-    Failed(std::process::ExitStatus),
+    /// cargo failed (its diagnostics went to the terminal, and are kept here, without
+    /// cargo's progress lines, for `weft dev`'s overlay).
+    Failed(std::process::ExitStatus, String),
     /// cargo succeeded but named no WebAssembly artifact.
     NoComponent,
     Io(PathBuf, std::io::Error),
@@ -28,7 +29,7 @@ impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BuildError::NoCargo(e) => write!(f, "cannot run cargo ({e}): install Rust (scripts/setup does)"),
-            BuildError::Failed(status) => write!(
+            BuildError::Failed(status, _) => write!(
                 f,
                 "the core did not build (cargo {status}; its errors are above). If the error says the \
                  {CORE_TARGET} target is missing: rustup target add {CORE_TARGET}"
@@ -73,21 +74,49 @@ pub fn build_core(app_dir: &Path, profile: Profile) -> Result<bool, BuildError> 
     if profile == Profile::Dev {
         cargo.args(["--config", "profile.release.strip=false"]);
     }
-    let output = cargo
+    let mut child = cargo
         .arg("--manifest-path")
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", target_dir())
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(BuildError::NoCargo)?;
-    if !output.status.success() {
-        return Err(BuildError::Failed(output.status));
+    // cargo's stderr goes to ours as it comes (progress included) and is kept (diagnostics).
+    let stderr = child.stderr.take().map(|stderr| std::thread::spawn(move || tee_diagnostics(stderr)));
+    let mut messages = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut messages);
     }
-    let built = wasm_artifact(&String::from_utf8_lossy(&output.stdout)).ok_or(BuildError::NoComponent)?;
+    let status = child.wait().map_err(BuildError::NoCargo)?;
+    let diagnostics = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    if !status.success() {
+        return Err(BuildError::Failed(status, diagnostics));
+    }
+    let built = wasm_artifact(&messages).ok_or(BuildError::NoComponent)?;
     let dest = app_dir.join("core.wasm");
     std::fs::copy(&built, &dest).map_err(|e| BuildError::Io(dest, e))?;
     Ok(true)
+}
+
+/// Copies cargo's stderr to ours line by line and returns it without the progress lines
+/// (`Compiling …`, `Finished …`, `Blocking …`, `Locking …`).
+fn tee_diagnostics(stderr: impl std::io::Read) -> String {
+    use std::io::BufRead;
+    let mut kept = String::new();
+    for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        eprintln!("{line}");
+        let word = line.trim_start().split(' ').next().unwrap_or("");
+        if !matches!(
+            word,
+            "Compiling" | "Finished" | "Blocking" | "Locking" | "Updating" | "Adding" | "Downloaded" | "Downloading"
+        ) {
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    }
+    kept
 }
 
 /// The last `.wasm` file cargo reports having built (its `compiler-artifact` messages).

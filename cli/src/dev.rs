@@ -5,7 +5,8 @@
 //! core (told a new page attached) sends its state again. `weft dev` itself follows the core's
 //! crate (`core/`) and the manifest (`weft.toml`, `schemas/`): a change rebuilds the core
 //! (function names kept) or re-checks the manifest and, when that succeeds, restarts the app
-//! with it; when it fails, the errors are printed and the running app keeps going as it was
+//! with it; when it fails, the errors are printed, shown over the page (the shell's
+//! `--dev-status`, a file this process writes), and the running app keeps going as it was
 //! until a fixed version builds. The app runs in a process group of its own, which `weft dev`
 //! ends on a restart and when it is interrupted.
 
@@ -32,14 +33,48 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 /// The process group of the running app, for the interrupt handler (0: none).
 static APP_GROUP: AtomicI32 = AtomicI32::new(0);
 
+/// The status file's path, for the interrupt handler to remove.
+static STATUS_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
 extern "C" fn on_interrupt(signal: libc::c_int) {
     let group = APP_GROUP.load(Ordering::SeqCst);
-    // SAFETY: kill and _exit are async-signal-safe; nothing else runs here.
+    // SAFETY: kill, unlink and _exit are async-signal-safe; the path was set before the
+    // handler was installed and is never changed.
     unsafe {
         if group > 0 {
             libc::kill(-group, libc::SIGTERM);
         }
+        if let Some(path) = STATUS_FILE.get() {
+            libc::unlink(path.as_ptr());
+        }
         libc::_exit(128 + signal);
+    }
+}
+
+/// The file the shell shows over the page: `weft dev`'s current errors, empty when none.
+struct StatusFile(PathBuf);
+
+impl StatusFile {
+    fn create() -> std::io::Result<StatusFile> {
+        let dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let path = dir.join(format!("weft-dev-{}.status", std::process::id()));
+        std::fs::write(&path, "")?;
+        if let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) {
+            let _ = STATUS_FILE.set(c_path);
+        }
+        Ok(StatusFile(path))
+    }
+
+    fn show(&self, problem: &str) {
+        if let Err(e) = std::fs::write(&self.0, problem) {
+            eprintln!("weft: cannot write {}: {e}", self.0.display());
+        }
+    }
+}
+
+impl Drop for StatusFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -79,6 +114,10 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     if let Err(e) = crate::can_open(app_dir, view) {
         return crate::fail(e);
     }
+    let status = match StatusFile::create() {
+        Ok(status) => status,
+        Err(e) => return crate::fail(format!("cannot write weft dev's status file: {e}")),
+    };
     forward_interrupts();
     let (tx, events) = mpsc::channel();
     let core_dir = app_dir.join("core");
@@ -107,10 +146,12 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     };
 
     let mut generation = 0;
-    let shell_extra: Vec<String> = std::iter::once("--watch-ui".to_owned())
+    let shell_extra: Vec<String> = ["--watch-ui".to_owned(), "--dev-status".to_owned(), status.0.display().to_string()]
+        .into_iter()
         .chain(devtools.into_iter().flat_map(|port| ["--devtools".to_owned(), port.to_string()]))
         .collect();
-    let mut running = prepare(app_dir, true).then(|| start(app_dir, view, &shell_extra, generation, &tx)).flatten();
+    let mut running =
+        prepare(app_dir, true, &status).then(|| start(app_dir, view, &shell_extra, generation, &tx)).flatten();
     if running.is_none() {
         eprintln!("weft: waiting for a fix (edit and save; Ctrl-C to stop)");
     }
@@ -140,7 +181,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
         }
         let shown = what.strip_prefix(app_dir).unwrap_or(&what).display().to_string();
         eprintln!("weft: {shown} changed: {}", if rebuild { "rebuilding the core" } else { "checking the manifest" });
-        if !prepare(app_dir, rebuild) {
+        if !prepare(app_dir, rebuild, &status) {
             let keeps =
                 if running.is_some() { "the running app keeps its last good version" } else { "nothing runs yet" };
             eprintln!("weft: {keeps}; waiting for a fix");
@@ -156,27 +197,43 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     ExitCode::FAILURE
 }
 
-/// Checks the manifest and, if `build`, builds the core; prints what is wrong. `true` when the
-/// app can be (re)started.
-fn prepare(app_dir: &Path, build: bool) -> bool {
+/// Checks the manifest and, if `build`, builds the core; prints what is wrong and shows it
+/// over the page (`status`), or clears it. `true` when the app can be (re)started.
+fn prepare(app_dir: &Path, build: bool, status: &StatusFile) -> bool {
+    match check_and_build(app_dir, build) {
+        Ok(()) => {
+            status.show("");
+            true
+        }
+        Err(problem) => {
+            status.show(&format!("weft dev: {problem}\n\nThe app keeps its last good version; save a fix."));
+            false
+        }
+    }
+}
+
+/// The build (if `build`) and the check; `Err` says what is wrong (already printed).
+fn check_and_build(app_dir: &Path, build: bool) -> Result<(), String> {
     if build {
         if let Err(e) = core_build::build_core(app_dir, Profile::Dev) {
             eprintln!("weft: {e}");
-            return false;
+            return Err(match e {
+                core_build::BuildError::Failed(_, diagnostics) => format!("the core did not build\n\n{diagnostics}"),
+                other => other.to_string(),
+            });
         }
     }
-    let Ok(appd) = crate::sibling("weft-appd") else {
-        return false;
-    };
+    let appd = crate::sibling("weft-appd")?;
     match Command::new(appd).arg("check").arg(app_dir).output() {
-        Ok(out) if out.status.success() => true,
+        Ok(out) if out.status.success() => Ok(()),
         Ok(out) => {
-            eprint!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            false
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            eprint!("{said}");
+            Err(format!("the package has problems\n\n{said}"))
         }
         Err(e) => {
             eprintln!("weft: cannot run weft-appd check: {e}");
-            false
+            Err(format!("cannot run weft-appd check: {e}"))
         }
     }
 }

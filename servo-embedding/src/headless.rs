@@ -37,11 +37,8 @@ pub struct HeadlessOptions {
     /// Benchmarks only: once the page's done marker is seen, write the bridge's round-trip
     /// probe figures here as JSON ([`crate::probe`]), before the app closes.
     pub probe: Option<PathBuf>,
-    /// Development only: reload the page when a file under `ui/` changes
-    /// ([`crate::view::PageSetup::watch_ui`]).
-    pub watch_ui: bool,
-    /// Development only: Servo's devtools server on this loopback port.
-    pub devtools_port: Option<u16>,
+    /// Development only: what `weft dev` turns on.
+    pub dev: crate::view::DevOptions,
 }
 
 /// The prefix of console lines copied to [`HeadlessOptions::report`].
@@ -59,8 +56,7 @@ impl Default for HeadlessOptions {
             done_marker: None,
             first_paint: None,
             probe: None,
-            watch_ui: false,
-            devtools_port: None,
+            dev: crate::view::DevOptions::default(),
         }
     }
 }
@@ -125,7 +121,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     let view = AppView::new(
         context,
         Box::new(waker.clone()),
-        PageSetup { policy, entry, watch_ui: options.watch_ui, devtools_port: options.devtools_port },
+        PageSetup { policy, entry, dev: options.dev.clone() },
         bridge.clone(),
         Box::new(|webview| webview.paint()),
         1.0,
@@ -184,7 +180,7 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
     };
     let spin_until = |what: &str, done: &dyn Fn() -> bool| -> Result<(), String> {
         while !done() {
-            view.reload_if_ui_changed();
+            view.dev_tick();
             drain_console();
             watch_first_paint();
             if view.state.crashed.get() {

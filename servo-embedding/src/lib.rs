@@ -7,6 +7,7 @@
 //! - [`view`]: Servo, the app's webview, and its delegate.
 //! - [`headless`]: rendering with no display (software GL), settling and screenshots.
 //! - [`window`]: the desktop window (winit), input forwarding, close → `app-closed`.
+//! - [`dev_mode`]: development only — page reloads on `ui/` edits, `weft dev`'s error overlay.
 //! - [`devtools`]: development only — Servo's devtools server for Firefox's remote debugging.
 //! - [`bench_page`]: benchmarks only — a local page with no session, binding or policy.
 //! - [`probe`]: benchmarks only — the shell's share of each lone round trip (`--probe`).
@@ -18,6 +19,7 @@
 
 pub mod bench_page;
 pub mod bridge;
+pub mod dev_mode;
 pub mod devtools;
 pub mod documents;
 pub mod eval_result;

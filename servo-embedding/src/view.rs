@@ -9,8 +9,6 @@ use servo::{
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use url::Url;
 
 /// What the delegate has seen, for the embedder's loop.
@@ -132,12 +130,14 @@ impl WebViewDelegate for Delegate {
     }
 }
 
-/// What `weft dev` turns on in a window (the headless options carry the same two).
-#[derive(Clone, Copy, Debug, Default)]
+/// What `weft dev` turns on (all off otherwise).
+#[derive(Clone, Debug, Default)]
 pub struct DevOptions {
-    /// Reload the page when a file under `ui/` changes ([`PageSetup::watch_ui`]).
+    /// Reload the page when a file under `ui/` changes ([`crate::dev_mode`]).
     pub watch_ui: bool,
-    /// Servo's devtools server on this loopback port ([`PageSetup::devtools_port`]).
+    /// Show the errors `weft dev` writes to this file over the page ([`crate::dev_mode`]).
+    pub status_file: Option<std::path::PathBuf>,
+    /// Servo's devtools server on this loopback port ([`crate::devtools`]).
     pub devtools_port: Option<u16>,
 }
 
@@ -147,12 +147,8 @@ pub struct PageSetup {
     pub policy: UiPolicy,
     /// The first document (`ui/index.html`).
     pub entry: Url,
-    /// Development only (`weft dev`, the shell's `--watch-ui`): reload the page when a file
-    /// under `ui/` changes. The session is kept; the core is told a new page attached.
-    pub watch_ui: bool,
-    /// Development only (`weft dev --devtools`): Servo's devtools server on this loopback port
-    /// ([`crate::devtools`]).
-    pub devtools_port: Option<u16>,
+    /// Development only (`weft dev`): page reloads, the error overlay, devtools.
+    pub dev: DevOptions,
 }
 
 /// A running app view.
@@ -163,10 +159,8 @@ pub struct AppView {
     pub webview: WebView,
     /// What the delegate saw.
     pub state: Rc<ViewState>,
-    /// Set by the `ui/` watch (dev mode) when a file changed; taken by
-    /// [`AppView::reload_if_ui_changed`].
-    ui_changed: Option<Arc<AtomicBool>>,
-    _ui_watch: Option<weft_watch::Watch>,
+    /// Development only: reloads and the error overlay.
+    dev_mode: Option<crate::dev_mode::DevMode>,
     // Dropping the manager destroys it inside Servo: keep it as long as the view.
     _user_content: Rc<UserContentManager>,
 }
@@ -176,7 +170,7 @@ impl AppView {
     /// connects its `weft.channel` to the session by installing the page channel handler.
     /// `on_frame` runs when Servo has a new frame (headless: paint it; a window: ask for a
     /// redraw); `scale` is the HiDPI factor. Fails if the handler is already installed in this
-    /// process, or `page.watch_ui` and `ui/` cannot be watched.
+    /// process, or dev mode's files cannot be watched.
     pub fn new(
         rendering_context: Rc<dyn RenderingContext>,
         waker: Box<dyn EventLoopWaker>,
@@ -185,8 +179,15 @@ impl AppView {
         on_frame: Box<dyn Fn(&WebView)>,
         scale: f32,
     ) -> Result<AppView, String> {
-        let PageSetup { policy, entry, watch_ui, devtools_port } = page;
-        let (ui_changed, ui_watch) = if watch_ui { watch(&policy, waker.clone_box())? } else { (None, None) };
+        let PageSetup { policy, entry, dev } = page;
+        let dev_mode = if dev.watch_ui || dev.status_file.is_some() {
+            let ui_dir =
+                policy.base().to_file_path().map_err(|()| format!("{} is not a local directory", policy.base()))?;
+            Some(crate::dev_mode::DevMode::start(&ui_dir, dev.status_file.clone(), waker.clone_box())?)
+        } else {
+            None
+        };
+        let devtools_port = dev.devtools_port;
         let channels = AppPageChannels::install(bridge.clone(), policy.clone())?;
         let builder = ServoBuilder::default().event_loop_waker(waker);
         let servo = match devtools_port {
@@ -212,32 +213,15 @@ impl AppView {
             .delegate(delegate)
             .build();
         channels.set_webview(webview.id());
-        Ok(AppView { servo, webview, state, ui_changed, _ui_watch: ui_watch, _user_content: user_content })
+        Ok(AppView { servo, webview, state, dev_mode, _user_content: user_content })
     }
 
-    /// Dev mode: reloads the page if a file under `ui/` changed since the last call (changes
-    /// that arrive together make one reload). The embedder loop calls it each time it wakes.
-    pub fn reload_if_ui_changed(&self) {
-        if self.ui_changed.as_ref().is_some_and(|changed| changed.swap(false, Ordering::SeqCst)) {
-            tracing::info!("ui/ changed: reloading the page");
-            self.webview.reload();
+    /// Dev mode: reloads the page if a file under `ui/` changed, and shows or removes the
+    /// error overlay ([`crate::dev_mode::DevMode::tick`]). The embedder loop calls it each
+    /// time it wakes; without dev mode it does nothing.
+    pub fn dev_tick(&self) {
+        if let Some(dev_mode) = &self.dev_mode {
+            dev_mode.tick(&self.webview, &self.state);
         }
     }
-}
-
-/// Watches the UI's directory: each change sets the flag and wakes the embedder loop.
-fn watch(
-    policy: &UiPolicy,
-    waker: Box<dyn EventLoopWaker>,
-) -> Result<(Option<Arc<AtomicBool>>, Option<weft_watch::Watch>), String> {
-    let dir = policy.base().to_file_path().map_err(|()| format!("{} is not a local directory", policy.base()))?;
-    let changed = Arc::new(AtomicBool::new(false));
-    let flag = changed.clone();
-    let watch = weft_watch::Watch::start(std::slice::from_ref(&dir), move |path| {
-        tracing::debug!(path = %path.display(), "a file of the UI changed");
-        flag.store(true, Ordering::SeqCst);
-        waker.wake();
-    })
-    .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
-    Ok((Some(changed), Some(watch)))
 }

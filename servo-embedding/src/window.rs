@@ -101,7 +101,7 @@ impl App {
         let view = AppView::new(
             context.clone() as Rc<dyn RenderingContext>,
             Box::new(self.waker.clone()),
-            PageSetup { policy, entry, watch_ui: self.dev.watch_ui, devtools_port: self.dev.devtools_port },
+            PageSetup { policy, entry, dev: self.dev.clone() },
             self.bridge.clone(),
             Box::new(move |_| redraw.request_redraw()),
             window.scale_factor() as f32,
@@ -126,7 +126,7 @@ impl ApplicationHandler<()> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, _: ()) {
         if let Some(running) = &self.running {
-            running.view.reload_if_ui_changed();
+            running.view.dev_tick();
             running.view.servo.spin_event_loop();
             if let Some(title) = running.view.state.title.borrow_mut().take() {
                 running.window.set_title(&format!("{title} — {}", self.title));

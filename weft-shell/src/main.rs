@@ -13,6 +13,8 @@
 //!   JSON, where the shell's share of each lone round trip went (`weft_servo_embedding::probe`).
 //!   `--watch-ui` (development only; `weft dev` passes it, with or without `--headless`)
 //!   reloads the page when a file under the app's `ui/` changes, keeping the session;
+//!   `--dev-status FILE` (development only; `weft dev`) shows FILE's text, when not empty, over
+//!   the page (build and check errors);
 //!   `--devtools PORT` (development only; `weft dev --devtools`) runs Servo's devtools server
 //!   on 127.0.0.1:PORT for Firefox's remote debugging.
 //!   `--test-driver` gives the page `weft_test_driver` (kill or trap the core, close the app)
@@ -105,10 +107,11 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
             "--until-console" => options.done_marker = Some(value("--until-console")?),
             "--first-paint" => options.first_paint = Some(PathBuf::from(value("--first-paint")?)),
             "--test-driver" => test_driver = true,
-            "--watch-ui" => options.watch_ui = true,
+            "--watch-ui" => options.dev.watch_ui = true,
+            "--dev-status" => options.dev.status_file = Some(PathBuf::from(value("--dev-status")?)),
             "--devtools" => {
                 let port = value("--devtools")?;
-                options.devtools_port =
+                options.dev.devtools_port =
                     Some(port.parse().map_err(|_| format!("--devtools takes a port, not {port:?}"))?);
             }
             "--probe" => options.probe = Some(PathBuf::from(value("--probe")?)),
@@ -145,7 +148,7 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     } else if headless {
         Mode::Headless { options, app_dir, test_driver }
     } else {
-        Mode::Window { app_dir, dev: DevOptions { watch_ui: options.watch_ui, devtools_port: options.devtools_port } }
+        Mode::Window { app_dir, dev: options.dev }
     })
 }
 
@@ -183,7 +186,7 @@ fn usage(problem: &str) -> ExitCode {
     }
     eprintln!(
         "usage (launched by weft-appd): weft-shell [--headless [--screenshot PNG] [--eval JS]... [--size WxH] \
-         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] [--watch-ui] [--devtools PORT] \
+         [--timeout S] [--report FILE] [--until-console LINE] [--test-driver] [--probe FILE]] [--watch-ui] [--dev-status FILE] [--devtools PORT] \
          [--console [--script '<type> <json>']...] <app-dir>"
     );
     ExitCode::from(2)

@@ -69,7 +69,15 @@ impl Dev {
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Interrupted as a developer would, so weft dev cleans up (its app, its status file).
+        if let Ok(None) = self.child.try_wait() {
+            if let Ok(pid) = i32::try_from(self.child.id()) {
+                // SAFETY: signals the child this test started, which has not been reaped.
+                unsafe {
+                    libc::kill(pid, libc::SIGINT);
+                }
+            }
+        }
         let _ = self.child.wait();
     }
 }
@@ -107,6 +115,15 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
     let lib = app.join("core/src/lib.rs");
     let shown = r#"document.getElementById("value").textContent = e.data.payload.value;"#;
     edit(&page, |t| t.replace(shown, &format!("{{ {shown} console.warn(\"SHOWN v1 \" + e.data.payload.value); }}")));
+    // The page reports weft dev's error overlay as it comes and goes (its first line).
+    let overlay_probe = r#"<script>
+  setInterval(() => {
+    const overlay = document.getElementById("weft-dev-overlay");
+    const now = overlay ? "OVERLAY " + overlay.textContent.split("\n")[0] : "NO OVERLAY";
+    if (now !== window.lastOverlay) { window.lastOverlay = now; console.warn(now); }
+  }, 20);
+</script>"#;
+    edit(&page, |t| format!("{t}{overlay_probe}\n"));
 
     let click = "document.getElementById('inc').click()";
     let mut dev = Dev::start(&app, &["--headless", "--eval", click, "--eval", click, "--eval", click]);
@@ -126,8 +143,11 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
     edit(&lib, |t| t.replace("checked_add(by * 10)", "checked_add(\"ten\")"));
     dev.until("error[E0308]");
     dev.until("the running app keeps its last good version");
+    dev.until("OVERLAY weft dev: the core did not build");
+    // The overlay stays over a reloaded page.
     edit(&page, |t| t.replace("SHOWN v2", "SHOWN v3"));
     dev.until("SHOWN v3 30");
+    dev.until("OVERLAY weft dev: the core did not build");
 
     // The fix: rebuilt and restarted.
     edit(&lib, |t| t.replace("checked_add(\"ten\")", "checked_add(by * 100)"));
@@ -138,6 +158,7 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
     edit(&manifest, |t| format!("{t}\n[limts]\nmax_message_bytes = 1\n"));
     dev.until("unknown field `limts`");
     dev.until("the running app keeps its last good version");
+    dev.until("OVERLAY weft dev: the package has problems");
     edit(&manifest, |t| t.replace("\n[limts]\nmax_message_bytes = 1\n", ""));
     dev.until("checking the manifest");
     dev.until("SHOWN v3 300");
@@ -150,6 +171,11 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
     }
     let status = dev.child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "{status}");
+    let status_file = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("weft-dev-{pid}.status"));
+    assert!(!status_file.exists(), "weft dev left {}", status_file.display());
     let app_text = app.display().to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_mentioning(&app_text).is_empty() {
