@@ -1,21 +1,26 @@
 //! `weft dev [DIR]`: build, run, and follow the app's files.
 //!
-//! The app runs as `weft run` runs it (`weft-appd run` with the shell), with the shell's
-//! `--watch-ui`: a change under `ui/` reloads the page in place, the session kept, and the
-//! core (told a new page attached) sends its state again. `weft dev` itself follows the core's
-//! crate (`core/`) and the manifest (`weft.toml`, `schemas/`): a change rebuilds the core
-//! (function names kept) or re-checks the manifest and, when that succeeds, restarts the app
-//! with it; when it fails, the errors are printed, shown over the page (the shell's
-//! `--dev-status`, a file this process writes), and the running app keeps going as it was
-//! until a fixed version builds. The app runs in a process group of its own, which `weft dev`
-//! ends on a restart and when it is interrupted.
+//! The app runs as `weft run` runs it (`weft-appd run` with the shell), with the shell's dev
+//! mode: a change under `ui/` reloads the page in place, the session kept, and the core (told
+//! a new page attached) sends its state again. `weft dev` itself follows the core's crate
+//! (`core/`) and the manifest (`weft.toml`, `schemas/`): a change rebuilds the core (function
+//! names kept) or re-checks the package and, when that succeeds, restarts the app with it
+//! **carrying the core's state over**: each run is recorded, the old run is ended the orderly
+//! way (its recording completes), and the new one replays the UI events of every earlier run
+//! into the new core before its page attaches (`weft-appd run --carry-state-from`; appd says
+//! plainly, and starts afresh, when an event no longer fits the app). When the build or the
+//! check fails, the errors are printed, shown over the page (the shell's `--dev-status`, a file
+//! this process writes), and the running app keeps going as it was until a fix builds.
+//!
+//! The app runs in a process group of its own, which `weft dev` ends when it stops; its files
+//! (the status file, the recordings) live in a directory of its own, removed when it stops.
 
 use crate::core_build::{self, Profile};
 use crate::ViewOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// What the loop waits for.
 enum Event {
@@ -25,88 +30,107 @@ enum Event {
     Manifest(PathBuf),
     /// The app run of this generation exited.
     Exited(u64, Option<i32>),
+    /// `weft dev` was asked to stop (this signal).
+    Interrupted(i32),
 }
 
 /// How long the app's files must be quiet before a change is acted on.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
+const SETTLE: Duration = Duration::from_millis(150);
 
-/// The process group of the running app, for the interrupt handler (0: none).
-static APP_GROUP: AtomicI32 = AtomicI32::new(0);
+/// How long an orderly stop of a run may take before its processes are ended anyway.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
-/// The status file's path, for the interrupt handler to remove.
-static STATUS_FILE: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+/// `weft dev`'s own files: the status file the shell shows over the page, and the runs'
+/// recordings. Removed when `weft dev` stops.
+struct DevDir(PathBuf);
 
-extern "C" fn on_interrupt(signal: libc::c_int) {
-    let group = APP_GROUP.load(Ordering::SeqCst);
-    // SAFETY: kill, unlink and _exit are async-signal-safe; the path was set before the
-    // handler was installed and is never changed.
-    unsafe {
-        if group > 0 {
-            libc::kill(-group, libc::SIGTERM);
-        }
-        if let Some(path) = STATUS_FILE.get() {
-            libc::unlink(path.as_ptr());
-        }
-        libc::_exit(128 + signal);
-    }
-}
-
-/// The file the shell shows over the page: `weft dev`'s current errors, empty when none.
-struct StatusFile(PathBuf);
-
-impl StatusFile {
-    fn create() -> std::io::Result<StatusFile> {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        let path = dir.join(format!("weft-dev-{}.status", std::process::id()));
-        std::fs::write(&path, "")?;
-        if let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) {
-            let _ = STATUS_FILE.set(c_path);
-        }
-        Ok(StatusFile(path))
+impl DevDir {
+    fn create() -> std::io::Result<DevDir> {
+        let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("weft-dev-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("status"), "")?;
+        Ok(DevDir(dir))
     }
 
+    fn status_file(&self) -> PathBuf {
+        self.0.join("status")
+    }
+
+    fn recording(&self, generation: u64) -> PathBuf {
+        self.0.join(format!("run-{generation}.jsonl"))
+    }
+
+    /// Shows `problem` over the page (empty: nothing).
     fn show(&self, problem: &str) {
-        if let Err(e) = std::fs::write(&self.0, problem) {
-            eprintln!("weft: cannot write {}: {e}", self.0.display());
+        if let Err(e) = std::fs::write(self.status_file(), problem) {
+            eprintln!("weft: cannot write {}: {e}", self.status_file().display());
         }
     }
 }
 
-impl Drop for StatusFile {
+impl Drop for DevDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-/// Ends the app's process group when `weft dev` is interrupted or terminated.
-fn forward_interrupts() {
-    let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: installs a handler that only calls async-signal-safe functions.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-        libc::signal(libc::SIGHUP, handler);
-    }
-}
-
-/// One run of the app (`weft-appd run`) in its own process group.
+/// One run of the app (`weft-appd run`), in its own process group.
 struct AppRun {
-    child_pid: i32,
+    generation: u64,
+    /// `weft-appd`'s pid, which is also the group's id.
+    pid: i32,
 }
 
 impl AppRun {
-    fn stop(self) {
-        // SAFETY: signals the process group this run created (its pid is the group's id).
+    /// Ends the whole group at once.
+    fn kill_group(&self) {
+        // SAFETY: signals the process group this run created (its leader's pid is its id).
         unsafe {
-            libc::kill(-self.child_pid, libc::SIGTERM);
+            libc::kill(-self.pid, libc::SIGTERM);
         }
-        APP_GROUP.store(0, Ordering::SeqCst);
+    }
+
+    /// Asks `weft-appd` to end its session the orderly way (its recording completes), waits
+    /// for it to exit (at most STOP_WAIT; other events meanwhile are kept in `pending`), then
+    /// ends what is left of the group (a window).
+    fn stop(self, events: &mpsc::Receiver<Event>, pending: &mut Vec<Event>) {
+        // SAFETY: signals the run's own weft-appd process.
+        unsafe {
+            libc::kill(self.pid, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        loop {
+            match events.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(Event::Exited(run, _)) if run == self.generation => break,
+                Ok(other) => pending.push(other),
+                Err(_) => {
+                    eprintln!("weft: the app did not stop in time; ending it");
+                    break;
+                }
+            }
+        }
+        self.kill_group();
     }
 }
 
+/// Sends `Event::Interrupted` when `weft dev` gets SIGINT, SIGTERM or SIGHUP.
+fn follow_signals(tx: mpsc::Sender<Event>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new().name("weft-dev-signals".into()).spawn(move || {
+        for signal in signals.forever() {
+            if tx.send(Event::Interrupted(signal)).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
 /// Runs the app under `weft dev` until its window is closed (or, headless with a screenshot,
-/// until the screenshot is taken), or `weft dev` is interrupted.
-/// `devtools`: Servo's devtools server on this loopback port.
+/// until the screenshot is taken), or `weft dev` is interrupted. `devtools`: Servo's devtools
+/// server on this loopback port.
 pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCode {
     if view.console() {
         return crate::fail("weft dev shows the page; use weft run --console for the terminal UI");
@@ -114,92 +138,160 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     if let Err(e) = crate::can_open(app_dir, view) {
         return crate::fail(e);
     }
-    let status = match StatusFile::create() {
-        Ok(status) => status,
-        Err(e) => return crate::fail(format!("cannot write weft dev's status file: {e}")),
+    let files = match DevDir::create() {
+        Ok(files) => files,
+        Err(e) => return crate::fail(format!("cannot make weft dev's directory: {e}")),
     };
-    forward_interrupts();
     let (tx, events) = mpsc::channel();
-    let core_dir = app_dir.join("core");
-    let mut watched = vec![app_dir.join(crate::MANIFEST)];
-    if app_dir.join("schemas").is_dir() {
-        watched.push(app_dir.join("schemas"));
+    if let Err(e) = follow_signals(tx.clone()) {
+        return crate::fail(format!("cannot follow Ctrl-C: {e}"));
     }
-    // The core's sources, its manifest and its WIT; not Cargo.lock, which a build rewrites.
-    for part in ["src", "wit", "Cargo.toml"] {
-        if core_dir.join(part).exists() {
-            watched.push(core_dir.join(part));
-        }
-    }
-    let changes = tx.clone();
-    let core_prefix = core_dir.clone();
-    let _watch = match weft_watch::Watch::start(&watched, move |path| {
-        let event = if path.starts_with(&core_prefix) {
-            Event::Core(path.to_owned())
-        } else {
-            Event::Manifest(path.to_owned())
-        };
-        let _ = changes.send(event);
-    }) {
+    let _watch = match watch_sources(app_dir, tx.clone()) {
         Ok(watch) => watch,
         Err(e) => return crate::fail(format!("cannot watch the app's files: {e}")),
     };
+    let mut shell_extra =
+        vec!["--watch-ui".to_owned(), "--dev-status".to_owned(), files.status_file().display().to_string()];
+    if let Some(port) = devtools {
+        shell_extra.extend(["--devtools".to_owned(), port.to_string()]);
+    }
+    let launcher = Launcher { app_dir, view, shell_extra, files: &files, tx };
 
     let mut generation = 0;
-    let shell_extra: Vec<String> = ["--watch-ui".to_owned(), "--dev-status".to_owned(), status.0.display().to_string()]
-        .into_iter()
-        .chain(devtools.into_iter().flat_map(|port| ["--devtools".to_owned(), port.to_string()]))
-        .collect();
-    let mut running =
-        prepare(app_dir, true, &status).then(|| start(app_dir, view, &shell_extra, generation, &tx)).flatten();
+    // The recordings of the runs so far, whose UI events a new core replays.
+    let mut history: Vec<PathBuf> = Vec::new();
+    let mut running = prepare(app_dir, true, &files).then(|| launcher.start(generation, &history)).flatten();
     if running.is_none() {
         eprintln!("weft: waiting for a fix (edit and save; Ctrl-C to stop)");
     }
-    while let Ok(event) = events.recv() {
-        let (what, rebuild) = match event {
-            Event::Exited(run, code) if run == generation => {
-                APP_GROUP.store(0, Ordering::SeqCst);
+    let mut pending: Vec<Event> = Vec::new();
+    loop {
+        let event = match pending.pop() {
+            Some(event) => event,
+            None => match events.recv() {
+                Ok(event) => event,
+                Err(_) => return ExitCode::FAILURE,
+            },
+        };
+        let (what, mut rebuild) = match event {
+            Event::Exited(run, code) if running.as_ref().is_some_and(|r| r.generation == run) => {
                 return ExitCode::from(code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1));
             }
             Event::Exited(..) => continue,
+            Event::Interrupted(signal) => {
+                if let Some(run) = running.take() {
+                    run.kill_group();
+                }
+                return ExitCode::from(u8::try_from(128 + signal).unwrap_or(130));
+            }
             Event::Core(path) => (path, true),
             Event::Manifest(path) => (path, false),
         };
         // Changes arriving together (an editor's save: a temporary file, then a rename; a
         // checkout) make one rebuild: it starts once the files have been quiet for SETTLE.
-        let mut rebuild = rebuild;
         while let Ok(more) = events.recv_timeout(SETTLE) {
             match more {
                 Event::Core(_) => rebuild = true,
                 Event::Manifest(_) => {}
-                Event::Exited(run, code) if run == generation => {
-                    APP_GROUP.store(0, Ordering::SeqCst);
-                    return ExitCode::from(code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1));
-                }
-                Event::Exited(..) => {}
+                other => pending.push(other),
             }
         }
         let shown = what.strip_prefix(app_dir).unwrap_or(&what).display().to_string();
         eprintln!("weft: {shown} changed: {}", if rebuild { "rebuilding the core" } else { "checking the manifest" });
-        if !prepare(app_dir, rebuild, &status) {
+        if !prepare(app_dir, rebuild, &files) {
             let keeps =
                 if running.is_some() { "the running app keeps its last good version" } else { "nothing runs yet" };
             eprintln!("weft: {keeps}; waiting for a fix");
             continue;
         }
         if let Some(run) = running.take() {
-            eprintln!("weft: restarting the app (the core starts afresh)");
-            run.stop();
+            eprintln!("weft: restarting the app; its core's state is carried over");
+            let recording = files.recording(run.generation);
+            run.stop(&events, &mut pending);
+            if recording.is_file() {
+                history.push(recording);
+            }
         }
         generation += 1;
-        running = start(app_dir, view, &shell_extra, generation, &tx);
+        running = launcher.start(generation, &history);
     }
-    ExitCode::FAILURE
+}
+
+/// Watches the core's sources, its manifest and its WIT (not Cargo.lock, which a build
+/// rewrites), and the app's manifest and schemas.
+fn watch_sources(app_dir: &Path, tx: mpsc::Sender<Event>) -> std::io::Result<weft_watch::Watch> {
+    let core_dir = app_dir.join("core");
+    let mut watched = vec![app_dir.join(crate::MANIFEST)];
+    if app_dir.join("schemas").is_dir() {
+        watched.push(app_dir.join("schemas"));
+    }
+    for part in ["src", "wit", "Cargo.toml"] {
+        if core_dir.join(part).exists() {
+            watched.push(core_dir.join(part));
+        }
+    }
+    weft_watch::Watch::start(&watched, move |path| {
+        let event =
+            if path.starts_with(&core_dir) { Event::Core(path.to_owned()) } else { Event::Manifest(path.to_owned()) };
+        let _ = tx.send(event);
+    })
+}
+
+/// Starts runs of the app.
+struct Launcher<'a> {
+    app_dir: &'a Path,
+    view: &'a ViewOptions,
+    shell_extra: Vec<String>,
+    files: &'a DevDir,
+    tx: mpsc::Sender<Event>,
+}
+
+impl Launcher<'_> {
+    /// Starts run `generation` in a process group of its own, recorded, replaying `history`'s
+    /// UI events into its core; its exit is sent as `Event::Exited`.
+    fn start(&self, generation: u64, history: &[PathBuf]) -> Option<AppRun> {
+        let mut appd_args: Vec<String> =
+            vec!["--record".to_owned(), self.files.recording(generation).display().to_string()];
+        for recording in history {
+            appd_args.extend(["--carry-state-from".to_owned(), recording.display().to_string()]);
+        }
+        // The --eval scripts act on the first run only: later runs carry the state they made.
+        let mut view = self.view.clone();
+        if generation > 0 {
+            view.headless = view.headless();
+            view.eval.clear();
+        }
+        let mut command = match crate::app_command(self.app_dir, &view, &appd_args, &self.shell_extra) {
+            Ok(command) => command,
+            Err(e) => {
+                eprintln!("weft: {e}");
+                return None;
+            }
+        };
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child: Child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                eprintln!("weft: cannot start weft-appd: {e}");
+                return None;
+            }
+        };
+        let pid = i32::try_from(child.id()).unwrap_or(0);
+        let exited = self.tx.clone();
+        let waiter = std::thread::Builder::new().name(format!("weft-dev-run-{generation}")).spawn(move || {
+            let code = child.wait().ok().and_then(|status| status.code());
+            let _ = exited.send(Event::Exited(generation, code));
+        });
+        if waiter.is_err() {
+            eprintln!("weft: cannot follow the app's run");
+        }
+        Some(AppRun { generation, pid })
+    }
 }
 
 /// Checks the manifest and, if `build`, builds the core; prints what is wrong and shows it
 /// over the page (`status`), or clears it. `true` when the app can be (re)started.
-fn prepare(app_dir: &Path, build: bool, status: &StatusFile) -> bool {
+fn prepare(app_dir: &Path, build: bool, status: &DevDir) -> bool {
     match check_and_build(app_dir, build) {
         Ok(()) => {
             status.show("");
@@ -236,40 +328,4 @@ fn check_and_build(app_dir: &Path, build: bool) -> Result<(), String> {
             Err(format!("cannot run weft-appd check: {e}"))
         }
     }
-}
-
-/// Starts the app in a process group of its own; its exit is sent as `Event::Exited`.
-fn start(
-    app_dir: &Path,
-    view: &ViewOptions,
-    shell_extra: &[String],
-    generation: u64,
-    tx: &mpsc::Sender<Event>,
-) -> Option<AppRun> {
-    let mut command = match crate::app_command(app_dir, view, None, shell_extra) {
-        Ok(command) => command,
-        Err(e) => {
-            eprintln!("weft: {e}");
-            return None;
-        }
-    };
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child: Child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            eprintln!("weft: cannot start weft-appd: {e}");
-            return None;
-        }
-    };
-    let child_pid = i32::try_from(child.id()).unwrap_or(0);
-    APP_GROUP.store(child_pid, Ordering::SeqCst);
-    let exited = tx.clone();
-    let waiter = std::thread::Builder::new().name(format!("weft-dev-run-{generation}")).spawn(move || {
-        let code = child.wait().ok().and_then(|status| status.code());
-        let _ = exited.send(Event::Exited(generation, code));
-    });
-    if waiter.is_err() {
-        eprintln!("weft: cannot follow the app's run");
-    }
-    Some(AppRun { child_pid })
 }

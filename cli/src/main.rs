@@ -96,7 +96,7 @@ enum Cmd {
 }
 
 /// How the app's page is shown.
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct ViewOptions {
     /// No window: render with software GL (no display needed).
     #[arg(long)]
@@ -229,20 +229,18 @@ pub(crate) fn can_open(app_dir: &Path, view: &ViewOptions) -> Result<(), String>
     Ok(())
 }
 
-/// The `weft-appd run` command for the app, with the shell as its UI (given `shell_extra`).
+/// The `weft-appd run` command for the app (given `appd_args`), with the shell as its UI
+/// (given `shell_extra`).
 pub(crate) fn app_command(
     app_dir: &Path,
     view: &ViewOptions,
-    record: Option<&Path>,
+    appd_args: &[String],
     shell_extra: &[String],
 ) -> Result<Command, String> {
     let appd = sibling("weft-appd")?;
     let shell = sibling("weft-shell")?;
     let mut command = Command::new(appd);
-    command.arg("run").arg(app_dir);
-    if let Some(record) = record {
-        command.arg("--record").arg(absolute(record));
-    }
+    command.arg("run").arg(app_dir).args(appd_args);
     // --ui-command takes the rest of the line: it comes last.
     command.arg("--ui-command").arg(shell).args(shell_extra).args(view.shell_args());
     Ok(command)
@@ -257,7 +255,11 @@ fn run(app_dir: &Path, view: &ViewOptions, record: Option<&Path>, no_build: bool
             return fail(e);
         }
     }
-    match app_command(app_dir, view, record, &[]) {
+    let appd_args: Vec<String> = match record {
+        Some(record) => vec!["--record".to_owned(), absolute(record).display().to_string()],
+        None => Vec::new(),
+    };
+    match app_command(app_dir, view, &appd_args, &[]) {
         Ok(mut command) => exit_code_of(command.status(), "weft-appd"),
         Err(e) => fail(e),
     }

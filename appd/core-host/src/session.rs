@@ -89,11 +89,41 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
         }
         Err(fault) => return fault_outcome(link, fault),
     }
+    if !welcome.carried_events.is_empty() {
+        if let Err(fault) = carry_state(&mut core, &welcome.carried_events) {
+            return fault_outcome(link, fault);
+        }
+    }
 
     let mut session =
         Session { link, inbound, early, core, rejected: 0, backpressure_reported: 0, page_attached: false };
     let outcome = session.start().and_then(|()| session.relay());
     session.finish(outcome)
+}
+
+/// Replays UI events of earlier sessions into the fresh core (`weft dev` carrying its state
+/// over a rebuild): what it emits meanwhile is discarded, then, if the core's world has
+/// `page-attached`, it is called so that the core sends its current state. An event the core
+/// refuses is counted and skipped; a fault ends the session, its detail saying where.
+fn carry_state(core: &mut CoreInstance, events: &[weft_ipc::frames::CarriedEvent]) -> Result<(), GuestFault> {
+    let mut refused = 0usize;
+    for (index, event) in events.iter().enumerate() {
+        let outcome = core.handle_event(&event.message_type, &event.payload).map_err(|fault| {
+            let context = format!("while replaying carried UI event {} of {}", index + 1, events.len());
+            match fault {
+                GuestFault::Trapped(detail) => GuestFault::Trapped(format!("{context}: {detail}")),
+                GuestFault::DeadlineExceeded(detail) => GuestFault::DeadlineExceeded(format!("{context}: {detail}")),
+            }
+        })?;
+        if let Err(error) = outcome {
+            refused += 1;
+            tracing::debug!(index, error = %bounded(&error), "a carried UI event was refused by the new core");
+        }
+        core.outbox().discard_queued();
+    }
+    let told = core.page_attached()?.is_some();
+    tracing::info!(replayed = events.len(), refused, told_page_attached = told, "carried the core's state over");
+    Ok(())
 }
 
 /// Loads, links and instantiates the core; the error is the `StartFailed` detail.

@@ -214,6 +214,13 @@ impl StateOutbox {
         })
     }
 
+    /// Discards every queued update (none had a sequence yet, so nothing is skipped): what a
+    /// core emits while it replays carried UI events is not for the page.
+    pub fn discard_queued(&mut self) {
+        self.queue.clear();
+        self.keyed.clear();
+    }
+
     /// Marks the session ended: every later `emit` is refused and the queue is discarded.
     pub fn close(&mut self) {
         self.closed = true;

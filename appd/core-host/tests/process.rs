@@ -44,6 +44,7 @@ fn welcome(initial_credit: Credit) -> CoreWelcome {
         limits: CoreLimits { max_memory_bytes: 32 << 20, event_deadline_ms: 200, outbox_capacity: 16 },
         max_message_bytes: 16 * 1024,
         initial_credit,
+        carried_events: Vec::new(),
     }
 }
 

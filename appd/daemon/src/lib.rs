@@ -11,6 +11,7 @@
 //! - [`registry`]: live and ended sessions, machine-readable status.
 //! - [`control`]: the owner-only control socket.
 
+pub mod carry;
 pub mod control;
 pub mod inspect;
 pub mod manifest;

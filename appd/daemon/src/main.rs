@@ -86,6 +86,12 @@ enum Cmd {
         /// Record every message of the session into this file (JSON lines).
         #[arg(long)]
         record: Option<PathBuf>,
+        /// Replay the UI events of these recordings (earlier sessions, in order) into the core
+        /// before the page sees it, its updates meanwhile discarded: the core starts with the
+        /// state they built (`weft dev` across a rebuild). If an event no longer fits the app,
+        /// nothing is carried and the reason is printed. Repeatable.
+        #[arg(long, value_name = "RECORDING")]
+        carry_state_from: Vec<PathBuf>,
     },
     /// Feed a recording's UI events to a fresh core and check its state updates match exactly
     /// (exit 0: `replay: match …`; 1: the first divergence; 2: the replay could not run).
@@ -113,8 +119,8 @@ fn main() -> ExitCode {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
         Cmd::Replay { recording, app, core } => replay(recording, app, core),
-        Cmd::Run { app_dir, ui_command, record, test_control } => {
-            run(&runtime_dir, &app_dir, ui_command, record.as_deref(), test_control)
+        Cmd::Run { app_dir, ui_command, record, test_control, carry_state_from } => {
+            run(&runtime_dir, &app_dir, ui_command, record.as_deref(), test_control, &carry_state_from)
         }
         Cmd::Launch { app_dir, ui_command, record } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
@@ -171,6 +177,7 @@ fn broker_env(test_control: bool, private_dir: &Path) -> Result<(SessionEnv, Vec
         registry: Registry::default(),
         test_control,
         ui_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").is_none().then(|| private_dir.to_owned()),
+        carried_events: Vec::new(),
     };
     Ok((env, vec![exe_dir.join("weft-shell").display().to_string()]))
 }
@@ -205,6 +212,7 @@ fn run(
     ui_command: Option<Vec<String>>,
     record: Option<&Path>,
     test_control: bool,
+    carry_state_from: &[PathBuf],
 ) -> ExitCode {
     init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
     let app = match AppPackage::load(app_dir) {
@@ -219,13 +227,22 @@ fn run(
     };
     // A private control socket, so `weft-appd status` can watch this run.
     let private_dir = runtime_dir.join(format!("run-{}", std::process::id()));
-    let (env, default_ui) = match broker_env(test_control, &private_dir) {
+    let (mut env, default_ui) = match broker_env(test_control, &private_dir) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("weft-appd: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if !carry_state_from.is_empty() {
+        match weft_appd::carry::carried_events(carry_state_from, &app) {
+            Ok(events) => {
+                tracing::info!(ui_events = events.len(), "carrying the core's state over from the earlier session");
+                env.carried_events = events;
+            }
+            Err(reason) => eprintln!("weft-appd: the core's state is not carried over ({reason}); it starts afresh"),
+        }
+    }
     match control::bind(&private_dir) {
         Ok(listener) => {
             let env = env.clone();
@@ -244,6 +261,7 @@ fn run(
         }
         Ok(launched) => {
             let id = SessionId(launched.session_id);
+            end_on_signals(&env, &id);
             match env.registry.wait_ended(&id, Duration::MAX) {
                 Some(status) => {
                     let reason = status.end.as_ref().map_or("?", |e| e.reason.as_str()).to_owned();
@@ -261,6 +279,34 @@ fn run(
     let _ = std::fs::remove_file(private_dir.join(control::SOCKET_NAME));
     let _ = std::fs::remove_dir(&private_dir);
     code
+}
+
+/// Ends the session the orderly way when this process is asked to stop (SIGTERM, SIGINT,
+/// SIGHUP): the recording completes and both sides see `session-ended` with the signal named.
+fn end_on_signals(env: &SessionEnv, id: &SessionId) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot follow stop signals; a signal will end the run abruptly");
+            return;
+        }
+    };
+    let (registry, id) = (env.registry.clone(), id.clone());
+    let spawned = std::thread::Builder::new().name("weft-signals".into()).spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = match signal {
+                SIGTERM => "SIGTERM",
+                SIGINT => "SIGINT",
+                _ => "SIGHUP",
+            };
+            let detail = format!("weft-appd run was asked to stop ({name})");
+            registry.command(&id.0, weft_appd::registry::Command::End(weft_ipc::reason::EndReason::Ended, detail));
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot follow stop signals");
+    }
 }
 
 fn replay(recording: PathBuf, app: Option<PathBuf>, core: Option<PathBuf>) -> ExitCode {

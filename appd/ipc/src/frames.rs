@@ -175,6 +175,19 @@ pub struct CoreWelcome {
     pub max_message_bytes: u32,
     /// The credit the core starts with for state updates.
     pub initial_credit: Credit,
+    /// UI events of earlier sessions that the core replays after `init` and before any live
+    /// event, its state updates meanwhile discarded (`weft dev` carrying a core's state across
+    /// a rebuild; see `weft-appd run --carry-state-from`). Empty otherwise.
+    pub carried_events: Vec<CarriedEvent>,
+}
+
+/// A UI event replayed into a fresh core: its type and payload, as the broker admitted them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedEvent {
+    /// The UI event's type.
+    pub message_type: String,
+    /// Its payload (JSON text).
+    pub payload: String,
 }
 
 /// What happened inside the core host, reported before it exits.

@@ -173,6 +173,7 @@ fn frames(dir: &Path) {
                 limits: CoreLimits { max_memory_bytes: 64 << 20, event_deadline_ms: 1000, outbox_capacity: 4096 },
                 max_message_bytes: 16384,
                 initial_credit: credit,
+                carried_events: Vec::new(),
             })],
         ),
         (

@@ -1,6 +1,7 @@
 //! `weft dev`, driven headless across real processes the way a developer edits: the page, the
-//! core (a good edit, a broken one, the fix) and the manifest (an error, the fix), each seen
-//! through what the page logs (its `console.warn`, which a default run shows).
+//! core (an edit that keeps its state, a broken one, a fix that replays the state with new
+//! behaviour) and the manifest (an error, the fix, a schema the state no longer fits), each
+//! seen through what the page logs (its `console.warn`, which a default run shows).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -106,7 +107,7 @@ fn processes_mentioning(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_one_and_rechecks_the_manifest() {
+fn weft_dev_reloads_the_page_carries_the_cores_state_across_rebuilds_survives_a_broken_core_and_rechecks_the_manifest() {
     let root = tempfile::tempdir().expect("tempdir");
     let app = root.path().join("dev-counter");
     let out = Command::new(bin("weft")).arg("new").arg(&app).output().expect("weft new");
@@ -134,26 +135,29 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
     dev.until("SHOWN v2 3");
     assert!(!dev.said("restarting"), "a page edit does not restart the app");
 
-    // A core edit: rebuilt, and the app restarted with it (the clicks run again: 3 × 10).
-    edit(&lib, |t| t.replace("checked_add(by)", "checked_add(by * 10)"));
+    // A core edit: rebuilt, and the app restarted with it, the core's state carried over (the
+    // run's UI events replayed into the new core): the count stays 3.
+    edit(&lib, |t| t.replace("\"count would overflow\"", "\"the count would overflow\""));
     dev.until("restarting the app");
-    dev.until("SHOWN v2 30");
+    dev.until("carrying the core's state over");
+    dev.until("SHOWN v2 3");
 
     // A broken core: the compiler's error, and the running app keeps its core and state.
-    edit(&lib, |t| t.replace("checked_add(by * 10)", "checked_add(\"ten\")"));
+    edit(&lib, |t| t.replace("checked_add(by)", "checked_add(\"ten\")"));
     dev.until("error[E0308]");
     dev.until("the running app keeps its last good version");
     dev.until("OVERLAY weft dev: the core did not build");
     // The overlay stays over a reloaded page.
     edit(&page, |t| t.replace("SHOWN v2", "SHOWN v3"));
-    dev.until("SHOWN v3 30");
+    dev.until("SHOWN v3 3");
     dev.until("OVERLAY weft dev: the core did not build");
 
-    // The fix: rebuilt and restarted.
-    edit(&lib, |t| t.replace("checked_add(\"ten\")", "checked_add(by * 100)"));
-    dev.until("SHOWN v3 300");
+    // The fix, with new behaviour: the carried UI events replay into it (3 × 10).
+    edit(&lib, |t| t.replace("checked_add(\"ten\")", "checked_add(by * 10)"));
+    dev.until("SHOWN v3 30");
 
-    // A manifest error: every problem printed, the app keeps running; the fix restarts it.
+    // A manifest error: every problem printed, the app keeps running; the fix restarts it, the
+    // state carried again.
     let manifest = app.join("weft.toml");
     edit(&manifest, |t| format!("{t}\n[limts]\nmax_message_bytes = 1\n"));
     dev.until("unknown field `limts`");
@@ -161,7 +165,12 @@ fn weft_dev_reloads_the_page_swaps_a_fixed_core_keeps_serving_through_a_broken_o
     dev.until("OVERLAY weft dev: the package has problems");
     edit(&manifest, |t| t.replace("\n[limts]\nmax_message_bytes = 1\n", ""));
     dev.until("checking the manifest");
-    dev.until("SHOWN v3 300");
+    dev.until("SHOWN v3 30");
+
+    // A schema the earlier UI events no longer fit: said plainly, and the core starts afresh.
+    edit(&manifest, |t| t.replace("minimum = -1000000", "minimum = 2"));
+    dev.until("the core's state is not carried over");
+    dev.until("SHOWN v3 0");
 
     // Interrupted, weft dev ends the app's processes with it.
     let pid = i32::try_from(dev.child.id()).expect("pid");

@@ -80,6 +80,7 @@ impl CoreRun {
                 limits: core_limits(app),
                 max_message_bytes: app.limits.max_message_bytes,
                 initial_credit: UNLIMITED,
+                carried_events: Vec::new(),
             };
             outbox.try_send(BrokerToCore::Welcome(welcome)).map_err(|e| format!("cannot welcome the core: {e}"))?;
             let answer_timeout = Duration::from_millis(app.limits.event_deadline_ms) + ANSWER_MARGIN;

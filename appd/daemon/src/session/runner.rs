@@ -64,6 +64,9 @@ pub struct SessionEnv {
     /// libraries Servo loads print an error without one): an owner-only directory of the
     /// daemon's. `None` leaves the UI's environment as the daemon's.
     pub ui_runtime_dir: Option<PathBuf>,
+    /// UI events the core replays after `init` (`weft-appd run --carry-state-from`; see
+    /// [`crate::carry`]). Empty for `serve`.
+    pub carried_events: Vec<weft_ipc::frames::CarriedEvent>,
 }
 
 /// What the caller of [`launch`] learns.
@@ -235,6 +238,7 @@ fn start(
         limits: core_limits(&app),
         max_message_bytes: app.limits.max_message_bytes,
         initial_credit: broker.core_initial_credit(),
+        carried_events: env.carried_events.clone(),
     };
     if core_outbox.try_send(BrokerToCore::Welcome(welcome)).is_err() {
         core.kill();
