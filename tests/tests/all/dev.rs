@@ -107,7 +107,7 @@ fn processes_mentioning(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn weft_dev_reloads_the_page_carries_the_cores_state_across_rebuilds_survives_a_broken_core_and_rechecks_the_manifest() {
+fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
     let root = tempfile::tempdir().expect("tempdir");
     let app = root.path().join("dev-counter");
     let out = Command::new(bin("weft")).arg("new").arg(&app).output().expect("weft new");
