@@ -144,7 +144,11 @@ fn check_accounting(status: &Value, killed_core: bool) -> (u64, u64, u64) {
     let refused_by_core = n(&stats["core_event_errors"]);
     let lost_in_core = confirmed.saturating_sub(accepted + refused_by_core);
     if !killed_core {
-        assert!(lost_in_core <= 64, "echoes missing although the core was not killed: {status:#}");
+        // A live core's echoes the broker never accepted are waiting in the core host's outbox
+        // for the broker's credit (at most its capacity, 256: the broker grants none while its
+        // queue toward a page that stopped reading is full) or were in flight when the session
+        // ended (at most the credit window, 64). More would be echoes lost.
+        assert!(lost_in_core <= 256 + 64, "echoes missing although the core was not killed: {status:#}");
     }
     (unconfirmed, undelivered, lost_in_core)
 }
