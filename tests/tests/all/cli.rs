@@ -275,3 +275,86 @@ fn bad_input_gets_a_message_that_says_what_to_do() {
     refused(&["run", "--headless", "--devtools"], "unexpected argument '--devtools'");
     refused(&["frobnicate"], "unrecognized subcommand");
 }
+
+/// The `$B/weft …` commands of `docs/app-guide.md` §2, continuation lines joined and comments
+/// dropped, split into words (double quotes group).
+fn guide_commands() -> Vec<Vec<String>> {
+    let guide = std::fs::read_to_string(weft_tests::harness::repo_root().join("docs/app-guide.md")).expect("guide");
+    let start = guide.find("\n## 2. ").expect("section 2");
+    let end = guide.find("\n## 3. ").expect("section 3");
+    let section = &guide[start..end];
+    let mut commands = Vec::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.trim_start().strip_prefix("$B/weft ") else { continue };
+        let mut text = rest.split(" # ").next().unwrap_or("").trim().to_owned();
+        while text.ends_with('\\') {
+            text.pop();
+            text.push(' ');
+            text.push_str(lines.next().unwrap_or("").trim());
+        }
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        for c in text.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        commands.push(words);
+    }
+    commands
+}
+
+#[test]
+fn the_app_guides_commands_work_as_written_on_a_machine_without_a_display() {
+    let commands = guide_commands();
+    assert!(commands.len() >= 5, "the guide's §2 lost its commands: {commands:?}");
+    let home = tempfile::tempdir().expect("tempdir");
+    let app = home.path().join("my-app");
+    for words in &commands {
+        let args: Vec<String> = words
+            .iter()
+            .map(|w| {
+                // One or the other: the home directory is itself under /tmp.
+                let home = format!("{}/", home.path().display());
+                if w.starts_with("/tmp/") {
+                    w.replacen("/tmp/", &home, 1)
+                } else {
+                    w.replacen("~/", &home, 1)
+                }
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = weft_command(&args);
+        command.env("WEFT_LOG", "warn").stdin(std::process::Stdio::null());
+        if args[0] != "new" {
+            command.current_dir(&app);
+        }
+        let console = args.contains(&"--console");
+        if console {
+            // Interactive: it reads the terminal. Only check that it parses.
+            command.arg("--help");
+        }
+        let out = command.output().expect("run weft");
+        let windowed = matches!(args[0], "run" | "dev")
+            && !console
+            && !args.iter().any(|a| ["--headless", "--screenshot", "--eval"].contains(a));
+        if windowed {
+            assert_eq!(out.status.code(), Some(2), "weft {args:?} without a display:\n{}", text(&out));
+            assert!(text(&out).contains("--headless --screenshot"), "weft {args:?}:\n{}", text(&out));
+        } else {
+            assert!(out.status.success(), "weft {args:?} as the guide writes it:\n{}", text(&out));
+        }
+    }
+    assert!(home.path().join("my-app.png").is_file(), "the guide's headless run wrote its screenshot");
+}
