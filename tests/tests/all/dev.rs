@@ -174,17 +174,19 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
 
     // Interrupted, weft dev ends the app's processes with it.
     let pid = i32::try_from(dev.child.id()).expect("pid");
+    let own_dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("weft-dev-{pid}"));
+    assert!(own_dir.join("status").is_file(), "weft dev keeps its files in {}", own_dir.display());
     // SAFETY: signals the child this test started.
     unsafe {
         libc::kill(pid, libc::SIGINT);
     }
     let status = dev.child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "{status}");
-    let status_file = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("weft-dev-{pid}.status"));
-    assert!(!status_file.exists(), "weft dev left {}", status_file.display());
+    // Its directory (the overlay's status file, the runs' recordings) is gone too.
+    assert!(!own_dir.exists(), "weft dev left {}", own_dir.display());
     let app_text = app.display().to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_mentioning(&app_text).is_empty() {
