@@ -155,7 +155,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     if let Some(port) = devtools {
         shell_extra.extend(["--devtools".to_owned(), port.to_string()]);
     }
-    let launcher = Launcher { app_dir, view, shell_extra, files: &files, tx };
+    let launcher = Launcher { app_dir, view, shell_extra, files: &files, tx, started_once: Default::default() };
 
     let mut generation = 0;
     // The recordings of the runs so far, whose UI events a new core replays.
@@ -244,6 +244,8 @@ struct Launcher<'a> {
     shell_extra: Vec<String>,
     files: &'a DevDir,
     tx: mpsc::Sender<Event>,
+    /// A run has started (the `--eval` scripts act in the first one only).
+    started_once: std::cell::Cell<bool>,
 }
 
 impl Launcher<'_> {
@@ -257,7 +259,7 @@ impl Launcher<'_> {
         }
         // The --eval scripts act on the first run only: later runs carry the state they made.
         let mut view = self.view.clone();
-        if generation > 0 {
+        if self.started_once.get() {
             view.headless = view.headless();
             view.eval.clear();
         }
@@ -285,6 +287,7 @@ impl Launcher<'_> {
         if waiter.is_err() {
             eprintln!("weft: cannot follow the app's run");
         }
+        self.started_once.set(true);
         Some(AppRun { generation, pid })
     }
 }

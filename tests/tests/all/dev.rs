@@ -240,3 +240,24 @@ fn weft_dev_devtools_lists_the_apps_page_to_a_remote_debugging_client() {
     assert_eq!(tabs["tabs"][0]["title"], "inspected", "{tabs}");
     dev.until("devtools: a client connected");
 }
+
+#[test]
+fn weft_dev_started_on_a_broken_core_waits_for_the_fix_then_runs_with_the_evals() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("starts-broken");
+    let out = Command::new(bin("weft")).arg("new").arg(&app).output().expect("weft new");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = app.join("ui/index.html");
+    let lib = app.join("core/src/lib.rs");
+    let shown = r#"document.getElementById("value").textContent = e.data.payload.value;"#;
+    edit(&page, |t| t.replace(shown, &format!("{{ {shown} console.warn(\"SHOWN \" + e.data.payload.value); }}")));
+    edit(&lib, |t| t.replace("checked_add(by)", "checked_add(\"one\")"));
+
+    let click = "document.getElementById('inc').click()";
+    let mut dev = Dev::start(&app, &["--headless", "--eval", click, "--eval", click]);
+    dev.until("error[E0308]");
+    dev.until("waiting for a fix");
+    edit(&lib, |t| t.replace("checked_add(\"one\")", "checked_add(by)"));
+    // The first run that starts is the one the --eval scripts act in.
+    dev.until("SHOWN 2");
+}
