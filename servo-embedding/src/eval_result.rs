@@ -3,13 +3,14 @@
 
 use servo::{JSValue, JavaScriptEvaluationError};
 
-/// The value as JSON where it has one (`undefined` and non-finite numbers as JavaScript writes
-/// them; nodes and windows by their kind).
-pub fn value_text(value: &JSValue) -> String {
+/// The value as JSON where it has one (non-finite numbers as JavaScript writes them; nodes and
+/// windows by their kind); `None` for `undefined`, the value of a statement such as a click,
+/// which is not worth a line.
+pub fn value_text(value: &JSValue) -> Option<String> {
     match value {
-        JSValue::Undefined => "undefined".into(),
-        JSValue::Number(n) if !n.is_finite() => format!("{n}").replace("inf", "Infinity"),
-        other => to_json(other).to_string(),
+        JSValue::Undefined => None,
+        JSValue::Number(n) if !n.is_finite() => Some(format!("{n}").replace("inf", "Infinity")),
+        other => Some(to_json(other).to_string()),
     }
 }
 
@@ -55,16 +56,18 @@ mod tests {
 
     #[test]
     fn values_read_as_json_and_javascript_writes_them() {
-        assert_eq!(value_text(&JSValue::Undefined), "undefined");
-        assert_eq!(value_text(&JSValue::Number(3.0)), "3");
-        assert_eq!(value_text(&JSValue::Number(0.5)), "0.5");
-        assert_eq!(value_text(&JSValue::Number(f64::NEG_INFINITY)), "-Infinity");
-        assert_eq!(value_text(&JSValue::String("a\"b".into())), r#""a\"b""#);
+        let text = |v: &JSValue| value_text(v).unwrap_or_else(|| "(none)".into());
+        assert_eq!(value_text(&JSValue::Undefined), None);
+        assert_eq!(text(&JSValue::Null), "null");
+        assert_eq!(text(&JSValue::Number(3.0)), "3");
+        assert_eq!(text(&JSValue::Number(0.5)), "0.5");
+        assert_eq!(text(&JSValue::Number(f64::NEG_INFINITY)), "-Infinity");
+        assert_eq!(text(&JSValue::String("a\"b".into())), r#""a\"b""#);
         let object = JSValue::Object(HashMap::from([
             ("b".to_owned(), JSValue::Array(vec![JSValue::Null, JSValue::Boolean(true)])),
             ("a".to_owned(), JSValue::Element("x".into())),
         ]));
-        assert_eq!(value_text(&object), r#"{"a":"[element]","b":[null,true]}"#);
-        assert_eq!(value_text(&JSValue::Array(vec![JSValue::Number(1.0)])), "[1]");
+        assert_eq!(text(&object), r#"{"a":"[element]","b":[null,true]}"#);
+        assert_eq!(text(&JSValue::Array(vec![JSValue::Number(1.0)])), "[1]");
     }
 }

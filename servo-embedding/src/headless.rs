@@ -211,7 +211,9 @@ pub fn run(ui_dir: &std::path::Path, bridge: Bridge, options: &HeadlessOptions) 
             Some(Ok(value)) => {
                 // Nobody may be reading (a daemon's UI has stdout closed): a failed write is
                 // not the page's problem.
-                let _ = writeln!(std::io::stdout().lock(), "{}", crate::eval_result::value_text(&value));
+                if let Some(text) = crate::eval_result::value_text(&value) {
+                    let _ = writeln!(std::io::stdout().lock(), "{text}");
+                }
             }
             Some(Err(e)) => {
                 tracing::warn!(target: "weft_page", "an --eval failed: {}", crate::eval_result::error_text(&e))

@@ -208,7 +208,13 @@ fn an_eval_prints_its_value_and_one_that_throws_is_the_pages_error_not_a_lost_ui
     new_app(&app, "blank");
     let shot = root.path().join("shot.png").display().to_string();
     let dir = app.display().to_string();
-    let evals = ["1 + 2", "({b: [document.title, 0.5], a: null})", "notDefined()", "document.title.length"];
+    let evals = [
+        "1 + 2",
+        "({b: [document.title, 0.5], a: null})",
+        "notDefined()",
+        "document.getElementById('ping').click()",
+        "document.title.length",
+    ];
     let mut args = vec!["run", &dir, "--screenshot", &shot];
     for eval in &evals {
         args.extend(["--eval", eval]);
