@@ -17,6 +17,7 @@
 
 use crate::core_build::{self, Profile};
 use crate::ViewOptions;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::mpsc;
@@ -94,7 +95,7 @@ impl AppRun {
     /// Asks `weft-appd` to end its session the orderly way (its recording completes), waits
     /// for it to exit (at most STOP_WAIT; other events meanwhile are kept in `pending`), then
     /// ends what is left of the group (a window).
-    fn stop(self, events: &mpsc::Receiver<Event>, pending: &mut Vec<Event>) {
+    fn stop(self, events: &mpsc::Receiver<Event>, pending: &mut VecDeque<Event>) {
         // SAFETY: signals the run's own weft-appd process.
         unsafe {
             libc::kill(self.pid, libc::SIGTERM);
@@ -103,7 +104,7 @@ impl AppRun {
         loop {
             match events.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
                 Ok(Event::Exited(run, _)) if run == self.generation => break,
-                Ok(other) => pending.push(other),
+                Ok(other) => pending.push_back(other),
                 Err(_) => {
                     eprintln!("weft: the app did not stop in time; ending it");
                     break;
@@ -164,9 +165,10 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     if running.is_none() {
         eprintln!("weft: waiting for a fix (edit and save; Ctrl-C to stop)");
     }
-    let mut pending: Vec<Event> = Vec::new();
-    loop {
-        let event = match pending.pop() {
+    // Events taken off the channel while waiting for something else, handled next, in order.
+    let mut pending: VecDeque<Event> = VecDeque::new();
+    'events: loop {
+        let event = match pending.pop_front() {
             Some(event) => event,
             None => match events.recv() {
                 Ok(event) => event,
@@ -175,7 +177,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
         };
         let (what, mut rebuild) = match event {
             Event::Exited(run, code) if running.as_ref().is_some_and(|r| r.generation == run) => {
-                return ExitCode::from(code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1));
+                return crate::exit_code(code);
             }
             Event::Exited(..) => continue,
             Event::Interrupted(signal) => {
@@ -193,7 +195,11 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
             match more {
                 Event::Core(_) => rebuild = true,
                 Event::Manifest(_) => {}
-                other => pending.push(other),
+                // The app closed or weft dev was interrupted meanwhile: that comes first.
+                stop @ (Event::Exited(..) | Event::Interrupted(_)) => {
+                    pending.push_front(stop);
+                    continue 'events;
+                }
             }
         }
         let shown = what.strip_prefix(app_dir).unwrap_or(&what).display().to_string();

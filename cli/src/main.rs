@@ -285,11 +285,16 @@ fn appd(args: &[String]) -> ExitCode {
     exit_code_of(Command::new(&appd).args(args).status(), "weft-appd")
 }
 
-/// A child's exit code as ours.
+/// A child's exit code as ours (1 for one that does not fit, or none).
+pub(crate) fn exit_code(code: Option<i32>) -> ExitCode {
+    ExitCode::from(code.and_then(|c| u8::try_from(c).ok()).unwrap_or(1))
+}
+
+/// A child's exit as ours.
 fn exit_code_of(status: std::io::Result<std::process::ExitStatus>, what: &str) -> ExitCode {
     match status {
         Ok(status) => match status.code() {
-            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Some(code) => exit_code(Some(code)),
             None => fail(format!("{what} ended by a signal ({status})")),
         },
         Err(e) => fail(format!("cannot start {what}: {e}")),
