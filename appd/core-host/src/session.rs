@@ -121,9 +121,18 @@ fn carry_state(core: &mut CoreInstance, events: &[weft_ipc::frames::CarriedEvent
         }
         core.outbox().discard_queued();
     }
-    let told = core.page_attached()?.is_some();
-    tracing::info!(replayed = events.len(), refused, told_page_attached = told, "carried the core's state over");
+    tracing::info!(replayed = events.len(), refused, "carried the core's state over");
+    log_page_attached(core.page_attached()?);
     Ok(())
+}
+
+/// Logs how the core took `page-attached` (`None`: a core of world 0.1.0 has no such export).
+fn log_page_attached(outcome: Option<Result<(), String>>) {
+    match outcome {
+        Some(Ok(())) => tracing::debug!("told the core that a new page attached"),
+        Some(Err(error)) => tracing::warn!(error = %bounded(&error), "the core failed to handle page-attached"),
+        None => tracing::info!("a new page attached; the core (world 0.1.0) has no page-attached to call"),
+    }
 }
 
 /// Loads, links and instantiates the core; the error is the `StartFailed` detail.
@@ -311,11 +320,7 @@ impl Session {
     /// A new page attached: the core (of world 0.2.0) is called between events, so it can emit
     /// its state again. Its `err` is logged; a fault ends the session like any other.
     fn tell_page_attached(&mut self) -> Result<(), Stop> {
-        match self.core.page_attached().map_err(Stop::Fault)? {
-            Some(Ok(())) => tracing::debug!("told the core that a new page attached"),
-            Some(Err(error)) => tracing::warn!(error = %bounded(&error), "the core failed to handle page-attached"),
-            None => tracing::info!("a new page attached; the core (world 0.1.0) has no page-attached to call"),
-        }
+        log_page_attached(self.core.page_attached().map_err(Stop::Fault)?);
         self.report_backpressure();
         Ok(())
     }
