@@ -146,10 +146,8 @@ fn main() -> ExitCode {
 
 fn init_logging(json: bool) {
     use weft_ipc::log_filter;
-    let filter = tracing_subscriber::EnvFilter::try_from_env(log_filter::LOG_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter::DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter::env_filter())
         .with_ansi(log_filter::colour_stderr())
         .with_writer(std::io::stderr);
     if json {

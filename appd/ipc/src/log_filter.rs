@@ -17,6 +17,12 @@ pub const LOG_ENV: &str = "WEFT_LOG";
 pub const DEFAULT_FILTER: &str =
     "error,weft_appd=info,weft_core_host=info,weft_core=info,weft_servo_embedding=info,weft_shell=info,weft_page=warn";
 
+/// The filter of this process: [`LOG_ENV`] if it is set (and parses), else [`DEFAULT_FILTER`].
+pub fn env_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
+}
+
 /// Whether log lines on stderr get colour codes: only when stderr is a terminal.
 pub fn colour_stderr() -> bool {
     std::io::stderr().is_terminal()
