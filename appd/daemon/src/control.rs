@@ -20,6 +20,9 @@ use weft_ipc::reason::EndReason;
 pub const SOCKET_NAME: &str = "appd.sock";
 /// Largest request line accepted.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// How long a `swap-core` request waits for its answer: a new core's connection, startup
+/// and replay are each bounded well inside this by the session.
+const SWAP_ANSWER_WAIT: Duration = Duration::from_secs(120);
 
 /// A request to the daemon.
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,11 +37,22 @@ pub enum Request {
         /// Record the session into this file (absolute, or relative to the daemon's directory).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         record: Option<PathBuf>,
+        /// Keep the UI events the core is handed (bounded), so that `swap-core` gives a new core
+        /// the running one's state.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_ui_history: bool,
     },
     /// Report every session.
     Status,
     /// End a session.
     End {
+        /// The session.
+        session_id: String,
+    },
+    /// Start a new core from the app's core file and let it take the session over with the
+    /// running core's state (`weft dev` after a core edit); the answer comes once it has, or
+    /// has not (the running core then keeps the session).
+    SwapCore {
         /// The session.
         session_id: String,
     },
@@ -140,7 +154,7 @@ fn handle(stream: UnixStream, env: &SessionEnv, default_ui: &[String]) -> std::i
 
 fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_json::Value {
     match request {
-        Request::Launch { app_dir, ui_command, record } => {
+        Request::Launch { app_dir, ui_command, record, keep_ui_history } => {
             let app = match AppPackage::load(&app_dir) {
                 Ok(app) => Arc::new(app),
                 Err(e) => {
@@ -148,6 +162,13 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
                 }
             };
             let ui_command = ui_command.unwrap_or_else(|| default_ui.to_vec());
+            let keeping;
+            let env = if keep_ui_history {
+                keeping = SessionEnv { keep_ui_history, ..env.clone() };
+                &keeping
+            } else {
+                env
+            };
             match launch(app, &ui_command, env, record.as_deref()) {
                 Ok(launched) => serde_json::json!({"ok": true, "session": launched}),
                 Err(e) => {
@@ -165,6 +186,17 @@ fn answer(request: Request, env: &SessionEnv, default_ui: &[String]) -> serde_js
                 serde_json::json!({"ok": true})
             } else {
                 serde_json::json!({"ok": false, "error": format!("no live session {session_id:?}")})
+            }
+        }
+        Request::SwapCore { session_id } => {
+            let (reply, answer) = std::sync::mpsc::sync_channel(1);
+            if !env.registry.command(&session_id, SessionCommand::SwapCore(reply)) {
+                return serde_json::json!({"ok": false, "error": format!("no live session {session_id:?}")});
+            }
+            match answer.recv_timeout(SWAP_ANSWER_WAIT) {
+                Ok(Ok(swapped)) => serde_json::json!({"ok": true, "swapped": swapped}),
+                Ok(Err(error)) => serde_json::json!({"ok": false, "error": error}),
+                Err(_) => serde_json::json!({"ok": false, "error": "the session did not answer the swap"}),
             }
         }
         Request::Shutdown => {

@@ -69,6 +69,12 @@ enum Cmd {
         /// The session id.
         session_id: String,
     },
+    /// Start a new core from the app's core.wasm and let it take the session over with the
+    /// running core's state, the page untouched (if it fails, the running core keeps it).
+    SwapCore {
+        /// The session id.
+        session_id: String,
+    },
     /// End every session and stop the daemon.
     Shutdown,
     /// Run one app in the foreground: a private broker, the core, and the UI; exits when the
@@ -92,6 +98,10 @@ enum Cmd {
         /// nothing is carried and the reason is printed. Repeatable.
         #[arg(long, value_name = "RECORDING")]
         carry_state_from: Vec<PathBuf>,
+        /// Keep the UI events the core is handed (up to 16 MiB), so that `swap-core` gives a
+        /// new core the running one's state (`weft dev` runs apps so).
+        #[arg(long)]
+        keep_ui_history: bool,
     },
     /// Feed a recording's UI events to a fresh core and check its state updates match exactly
     /// (exit 0: `replay: match …`; 1: the first divergence; 2: the replay could not run).
@@ -119,13 +129,14 @@ fn main() -> ExitCode {
         Cmd::Serve { log_json } => serve(&runtime_dir, log_json),
         Cmd::Check { app_dir } => check(&app_dir),
         Cmd::Replay { recording, app, core } => replay(recording, app, core),
-        Cmd::Run { app_dir, ui_command, record, test_control, carry_state_from } => {
-            run(&runtime_dir, &app_dir, ui_command, record.as_deref(), test_control, &carry_state_from)
+        Cmd::Run { app_dir, ui_command, record, test_control, carry_state_from, keep_ui_history } => {
+            let options = RunOptions { record, test_control, carry_state_from, keep_ui_history };
+            run(&runtime_dir, &app_dir, ui_command, &options)
         }
         Cmd::Launch { app_dir, ui_command, record } => {
             let app_dir = std::path::absolute(&app_dir).unwrap_or(app_dir);
             let record = record.map(|r| std::path::absolute(&r).unwrap_or(r));
-            client(&runtime_dir, &Request::Launch { app_dir, ui_command, record }, false)
+            client(&runtime_dir, &Request::Launch { app_dir, ui_command, record, keep_ui_history: false }, false)
         }
         Cmd::Status { json } => client(&runtime_dir, &Request::Status, !json),
         Cmd::Inspect { session_id, interval_ms, count } => {
@@ -140,6 +151,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::End { session_id } => client(&runtime_dir, &Request::End { session_id }, false),
+        Cmd::SwapCore { session_id } => client(&runtime_dir, &Request::SwapCore { session_id }, false),
         Cmd::Shutdown => client(&runtime_dir, &Request::Shutdown, false),
     }
 }
@@ -176,6 +188,7 @@ fn broker_env(test_control: bool, private_dir: &Path) -> Result<(SessionEnv, Vec
         test_control,
         ui_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").is_none().then(|| private_dir.to_owned()),
         carried_events: Vec::new(),
+        keep_ui_history: false,
     };
     Ok((env, vec![exe_dir.join("weft-shell").display().to_string()]))
 }
@@ -204,14 +217,15 @@ fn serve(runtime_dir: &Path, log_json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(
-    runtime_dir: &Path,
-    app_dir: &Path,
-    ui_command: Option<Vec<String>>,
-    record: Option<&Path>,
+/// `weft-appd run`'s options about the session.
+struct RunOptions {
+    record: Option<PathBuf>,
     test_control: bool,
-    carry_state_from: &[PathBuf],
-) -> ExitCode {
+    carry_state_from: Vec<PathBuf>,
+    keep_ui_history: bool,
+}
+
+fn run(runtime_dir: &Path, app_dir: &Path, ui_command: Option<Vec<String>>, options: &RunOptions) -> ExitCode {
     init_logging(std::env::var_os("WEFT_LOG_JSON").is_some());
     let app = match AppPackage::load(app_dir) {
         Ok(app) => Arc::new(app),
@@ -225,15 +239,16 @@ fn run(
     };
     // A private control socket, so `weft-appd status` can watch this run.
     let private_dir = runtime_dir.join(format!("run-{}", std::process::id()));
-    let (mut env, default_ui) = match broker_env(test_control, &private_dir) {
+    let (mut env, default_ui) = match broker_env(options.test_control, &private_dir) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("weft-appd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if !carry_state_from.is_empty() {
-        match weft_appd::carry::carried_events(carry_state_from, &app) {
+    env.keep_ui_history = options.keep_ui_history;
+    if !options.carry_state_from.is_empty() {
+        match weft_appd::carry::carried_events(&options.carry_state_from, &app) {
             Ok(events) => {
                 tracing::info!(ui_events = events.len(), "carrying the core's state over from the earlier session");
                 env.carried_events = events;
@@ -251,7 +266,7 @@ fn run(
         Err(e) => tracing::warn!(error = %e, "no control socket for this run"),
     }
     let ui_command = ui_command.unwrap_or(default_ui);
-    let result = launch(app, &ui_command, &env, record);
+    let result = launch(app, &ui_command, &env, options.record.as_deref());
     let code = match result {
         Err(e) => {
             eprintln!("weft-appd: {e}");

@@ -72,6 +72,22 @@ pub struct SessionStatus {
 pub enum Command {
     /// End the session with this reason.
     End(EndReason, String),
+    /// Start a new core from the app's core file and let it take the session over once it is
+    /// ready, with the old core's state (see [`crate::session::runner`]); the outcome is sent
+    /// back on the channel.
+    SwapCore(SyncSender<Result<CoreSwapped, String>>),
+}
+
+/// A new core took a session over.
+#[derive(Clone, Debug, Serialize)]
+pub struct CoreSwapped {
+    /// The new core host's pid.
+    pub core_pid: u32,
+    /// The UI events it replayed to build the old core's state.
+    pub carried_ui_events: u64,
+    /// Why none were replayed, when none were: the new core started afresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_carried: Option<String>,
 }
 
 /// A registered session.

@@ -6,6 +6,7 @@ mod backpressure;
 mod chaos;
 mod cli;
 mod control;
+mod core_swap;
 mod dev;
 mod examples;
 mod failures;

@@ -137,6 +137,16 @@ pub enum Record {
     },
     /// A new document of the app's UI attached; the core was told (`page-attached`).
     PageAttached,
+    /// A new core took the session over (`swap-core`): from here the core's sequences start at
+    /// 1 again and its updates are the new core's. It replayed the `carried_ui_events` UI
+    /// events delivered before this, so it started with the old core's state.
+    CoreSwapped {
+        /// UI events the new core replayed.
+        carried_ui_events: u64,
+        /// Why none were carried, when none were (the new core started afresh).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        not_carried: String,
+    },
     /// A lifecycle report from the core (`ready`, `event-failed`, `trapped`, …).
     Lifecycle {
         /// The report.

@@ -136,6 +136,11 @@ impl Plan {
                     plan.core.push(CoreItem::Update { update, sequence: *sequence, after });
                 }
                 Record::CoreCredit { confirmed, .. } if *confirmed > 0 => plan.core.push(CoreItem::Turn(*confirmed)),
+                Record::CoreSwapped { .. } => {
+                    return Err("a new core took this session over (swap-core, as weft dev does after a core \
+                                edit); a replay follows one core, so it is not supported"
+                        .into())
+                }
                 Record::PageAttached => {
                     return Err("the session's page was reloaded or navigated (page-attached); replaying \
                                 the core's page-attached turns is not supported yet"

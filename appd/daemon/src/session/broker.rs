@@ -15,6 +15,7 @@
 //! which empties as the page grants credit.
 
 use super::state_queue::{Pushed, StateQueue};
+use super::ui_history::UiHistory;
 use crate::recording::format::{Direction, Record, Verdict};
 use crate::validation::Validator;
 use serde::Serialize;
@@ -23,7 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft_ipc::credit::{Credit, CreditWindow};
 use weft_ipc::envelope::{Envelope, MessageClass, SessionId, StreamId};
-use weft_ipc::frames::{BrokerToCore, BrokerToUi, CoreLifecycle, CoreToBroker, TestAction, UiToBroker, UiWelcome};
+use weft_ipc::frames::{
+    BrokerToCore, BrokerToUi, CarriedEvent, CoreLifecycle, CoreToBroker, TestAction, UiToBroker, UiWelcome,
+};
 use weft_ipc::reason::{EndReason, SessionEnd};
 use weft_ipc::rejection::{RejectKind, Rejection};
 
@@ -112,6 +115,8 @@ pub struct BrokerStats {
     pub core_event_errors: u64,
     /// Whether the core reported `Ready`.
     pub core_ready: bool,
+    /// Times a new core took the session over (`swap-core`).
+    pub core_swaps: u64,
     /// Whether the UI endpoint is connected.
     pub ui_connected: bool,
 }
@@ -119,7 +124,8 @@ pub struct BrokerStats {
 /// The protocol state of one session.
 pub struct Broker {
     cfg: BrokerConfig,
-    started: Instant,
+    /// When the current core was started (for its startup timeout).
+    core_started: Instant,
     // UI → core.
     ui_expected_sequence: u64,
     ui_credit: CreditWindow,
@@ -130,6 +136,15 @@ pub struct Broker {
     /// Admitted UI events waiting for the core's credit, with their UI-side sequence.
     to_core_waiting: VecDeque<(u64, Envelope)>,
     core_unconfirmed: VecDeque<(u64, Instant)>,
+    /// Credit the page holds that no core granted: what the page held from the core a swap
+    /// replaced. The new core's grants pay it off before any reaches the page (`swap`).
+    ui_credit_debt: CreditWindow,
+    /// Delivery to the core is held while a new core gets ready to take over (`swap`).
+    core_held: bool,
+    /// The UI events handed to the core, for a new core to replay (`None`: not kept).
+    history: Option<UiHistory>,
+    /// A document of the UI has attached (a new core must be told).
+    page_attached: bool,
     // Core → UI.
     core_expected_sequence: u64,
     core_credit: CreditWindow,
@@ -150,7 +165,7 @@ impl Broker {
         let queue = StateQueue::new(cfg.state_queue_capacity);
         Broker {
             cfg,
-            started: now,
+            core_started: now,
             ui_expected_sequence: 1,
             ui_credit: CreditWindow::default(),
             ui_credit_unsent: Credit::default(),
@@ -159,6 +174,10 @@ impl Broker {
             to_core_sequence: 1,
             to_core_waiting: VecDeque::new(),
             core_unconfirmed: VecDeque::new(),
+            ui_credit_debt: CreditWindow::default(),
+            core_held: false,
+            history: None,
+            page_attached: false,
             core_expected_sequence: 1,
             core_credit: CreditWindow::default(),
             queue,
@@ -230,6 +249,7 @@ impl Broker {
             UiToBroker::PageAttached => {
                 tracing::debug!("a new document of the app's UI attached");
                 self.note(|| Record::PageAttached);
+                self.page_attached = true;
                 out.push(Output::ToCore(BrokerToCore::PageAttached));
                 Flow::Continue
             }
@@ -313,7 +333,10 @@ impl Broker {
                     self.stats.ui_events_confirmed += 1;
                 }
                 self.note(|| Record::CoreCredit { messages: credit.messages, bytes: credit.bytes, confirmed });
-                self.relay_ui_credit(credit, out);
+                let relayed = self.absorb_ui_credit_debt(credit);
+                if relayed != Credit::default() {
+                    self.relay_ui_credit(relayed, out);
+                }
                 self.flush_to_core(now, out);
                 Flow::Continue
             }
@@ -327,7 +350,7 @@ impl Broker {
             CoreLifecycle::Ready if self.stats.core_ready => violation("the core reported ready twice"),
             CoreLifecycle::Ready => {
                 self.stats.core_ready = true;
-                tracing::debug!(startup_ms = self.started.elapsed().as_millis() as u64, "core ready");
+                tracing::debug!(startup_ms = self.core_started.elapsed().as_millis() as u64, "core ready");
                 Flow::Continue
             }
             CoreLifecycle::StartFailed(detail) => {
@@ -423,7 +446,7 @@ impl Broker {
 
     /// A clock tick: the watchdog.
     pub fn on_tick(&mut self, now: Instant) -> Flow {
-        if !self.stats.core_ready && now.duration_since(self.started) > self.cfg.startup_timeout {
+        if !self.stats.core_ready && now.duration_since(self.core_started) > self.cfg.startup_timeout {
             return Flow::End(
                 EndReason::CoreUnresponsive,
                 format!("the core did not become ready within {:?}", self.cfg.startup_timeout),
@@ -483,6 +506,9 @@ impl Broker {
     }
 
     fn flush_to_core(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if self.core_held {
+            return;
+        }
         while let Some((_, next)) = self.to_core_waiting.front() {
             if !self.core_window.take(next.size()) {
                 break;
@@ -500,6 +526,12 @@ impl Broker {
                     payload: None,
                     verdict: Verdict::Delivered { delivered_sequence },
                 });
+                if let Some(history) = &mut self.history {
+                    history.push(CarriedEvent {
+                        message_type: envelope.message_type.clone(),
+                        payload: envelope.payload.clone(),
+                    });
+                }
                 out.push(Output::ToCore(BrokerToCore::Message(envelope)));
             }
         }
@@ -608,5 +640,8 @@ fn truncated(s: &str) -> String {
     weft_ipc::truncated(s, 256)
 }
 
+mod swap;
 #[cfg(test)]
 mod tests;
+
+pub use swap::CoreSwap;

@@ -1,5 +1,6 @@
 //! Runs one session: starts the core host and the UI, checks their handshakes, then drives the
-//! [`Broker`] and tears the session down.
+//! [`Broker`] and tears the session down. A new core can take a running session over, the page
+//! untouched: see [`core_swap`].
 //!
 //! Three threads share the session's state (one lock): each endpoint's reader thread runs the
 //! broker on what each message from its peer carried and sends what that produced, one batch
@@ -12,6 +13,8 @@
 //! `SessionEnd` with the reason; the UI dies or closes → the core is killed; a protocol
 //! violation by either → both are told and the core is killed. The broker dying is seen by
 //! both children as a disconnect.
+
+mod core_swap;
 
 use super::broker::{Broker, BrokerConfig, Flow, Output};
 use crate::manifest::AppPackage;
@@ -37,11 +40,15 @@ use weft_ipc::transport::{
 /// What the session handles: the endpoints' frames and ends (from their reader threads), and
 /// on the session thread's queue the children's exits, commands and wake-ups.
 enum Event {
-    Core(Inbound<CoreToBroker>),
+    /// From the core host of this generation (0 for the first; each swap starts a new one).
+    Core(u64, Inbound<CoreToBroker>),
     Ui(Inbound<UiToBroker>),
-    CoreExited(ExitStatus),
+    /// The core host of this generation exited.
+    CoreExited(u64, ExitStatus),
     UiExited(ExitStatus),
     Command(SessionCommand),
+    /// A core host started for a swap joined the session (or could not); the swap's requester.
+    CoreJoined(Box<Result<JoinedCore, LaunchError>>, core_swap::Reply),
     /// A reader ended the session or saw its endpoint go: the session thread looks.
     Wake,
 }
@@ -67,6 +74,9 @@ pub struct SessionEnv {
     /// UI events the core replays after `init` (`weft-appd run --carry-state-from`; see
     /// [`crate::carry`]). Empty for `serve`.
     pub carried_events: Vec<weft_ipc::frames::CarriedEvent>,
+    /// Keep each session's UI events (bounded, see [`super::ui_history`]) so that a core swap
+    /// carries the core's state over (`weft-appd run --keep-ui-history`, as `weft dev` runs).
+    pub keep_ui_history: bool,
 }
 
 /// What the caller of [`launch`] learns.
@@ -189,30 +199,15 @@ fn start(
     let (events_tx, events) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
 
     // The core host.
-    let core_listener = Listener::<CoreToBroker>::new()?;
-    let core_secret = secret()?;
-    let core_bootstrap = Bootstrap {
-        server_name: core_listener.name().to_owned(),
+    let core_starter = CoreStarter {
+        core_host: env.core_host.clone(),
+        spawner: env.spawner.clone(),
+        connect_timeout: env.connect_timeout,
+        core_path: app.core_path.clone(),
         session_id: session_id.clone(),
-        secret: core_secret.clone(),
+        events: events_tx.clone(),
     };
-    let mut command = Command::new(&env.core_host);
-    command.arg(&app.core_path).stdout(Stdio::null());
-    let tx = events_tx.clone();
-    let core = env
-        .spawner
-        .spawn("core host", command, &core_bootstrap, move |s| {
-            let _ = tx.send(Event::CoreExited(s));
-        })
-        .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
-    tracing::debug!(pid = core.pid(), "core host started");
-    let core_end = match accept_core(core_listener, &core, &session_id, &core_secret, env) {
-        Ok(accepted) => accepted,
-        Err(e) => {
-            core.kill();
-            return Err(e);
-        }
-    };
+    let JoinedCore { process: core, end: core_end, .. } = core_starter.start(0)?;
     let core_outbox = core_end.outbox;
 
     let now = Instant::now();
@@ -231,15 +226,10 @@ fn start(
         },
         now,
     );
-    let welcome = CoreWelcome {
-        protocol_version: weft_ipc::PROTOCOL_VERSION,
-        session_id: session_id.clone(),
-        capabilities: app.capabilities.clone(),
-        limits: core_limits(&app),
-        max_message_bytes: app.limits.max_message_bytes,
-        initial_credit: broker.core_initial_credit(),
-        carried_events: env.carried_events.clone(),
-    };
+    if env.keep_ui_history {
+        broker.keep_ui_history(env.carried_events.clone());
+    }
+    let welcome = core_welcome(&app, &session_id, broker.core_initial_credit(), env.carried_events.clone());
     if core_outbox.try_send(BrokerToCore::Welcome(welcome)).is_err() {
         core.kill();
         return Err(LaunchError::Handshake { role: "core host", detail: "disconnected before welcome".into() });
@@ -259,7 +249,7 @@ fn start(
     if let Some(dir) = &env.ui_runtime_dir {
         command.env("XDG_RUNTIME_DIR", dir);
     }
-    let tx = events_tx.clone();
+    let tx = events_tx;
     let ui = match env.spawner.spawn("UI", command, &ui_bootstrap, move |s| {
         let _ = tx.send(Event::UiExited(s));
     }) {
@@ -270,7 +260,7 @@ fn start(
         }
     };
     tracing::debug!(pid = ui.pid(), "UI started");
-    let ui_end = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env) {
+    let ui_end = match accept_ui(ui_listener, &ui, &session_id, &ui_secret, env.connect_timeout) {
         Ok(accepted) => accepted,
         Err(e) => {
             core.kill();
@@ -306,13 +296,18 @@ fn start(
         recording: recorder.as_ref().map(Recorder::status),
     }));
     env.registry.insert(Entry { id: session_id.clone(), status: status.clone(), commands: commands_tx });
-    forward_commands(commands_rx, events_tx.clone())?;
+    forward_commands(commands_rx, core_starter.events.clone())?;
 
     let launched = Launched { session_id: session_id.0.clone(), core_pid: core.pid(), ui_pid: ui.pid() };
     let drained = [core_end.drained, ui_end.drained];
+    let wake = core_starter.events.clone();
     let mut runner = Runner {
         broker,
+        app,
         core,
+        core_generation: 0,
+        core_starter,
+        swap: core_swap::SwapState::default(),
         core_outbox,
         ui_outbox,
         drained,
@@ -326,7 +321,7 @@ fn start(
     };
     // What came with the hellos goes first (the core's, which came before the UI connected).
     let now = Instant::now();
-    runner.turn(core_end.first.into_iter().map(|f| Event::Core(Inbound::Frame(f))), now);
+    runner.turn(core_end.first.into_iter().map(|f| Event::Core(0, Inbound::Frame(f))), now);
     runner.turn(ui_end.first.into_iter().map(|f| Event::Ui(Inbound::Frame(f))), now);
     let (core, id) = (runner.core.clone(), session_id.clone());
     let shared = Arc::new(FairMutex::new(Shared { runner: Some(runner), retired: false }));
@@ -334,14 +329,14 @@ fn start(
     let thread_span = span.clone();
     let session_shared = shared.clone();
     let started =
-        spawn_endpoint_reader("core", core_end.receiver, shared.clone(), events_tx.clone(), span, Event::Core)
-            .and_then(|()| spawn_endpoint_reader("ui", ui_end.receiver, shared.clone(), events_tx, span, Event::Ui))
+        spawn_endpoint_reader("core", core_end.receiver, shared.clone(), wake.clone(), span, |i| Event::Core(0, i))
+            .and_then(|()| spawn_endpoint_reader("ui", ui_end.receiver, shared.clone(), wake.clone(), span, Event::Ui))
             .and_then(|()| {
                 thread::Builder::new()
                     .name(format!("weft-session-{}", &session_id.0[..8]))
                     .spawn(move || {
                         let _entered = thread_span.enter();
-                        supervise(&session_shared, &events);
+                        supervise(&session_shared, &events, &wake);
                         registry.retire(&session_id);
                     })
                     .map(drop)
@@ -356,6 +351,73 @@ fn start(
         return Err(e);
     }
     Ok(launched)
+}
+
+/// The welcome for a core host of `app`'s session.
+fn core_welcome(
+    app: &AppPackage,
+    session_id: &SessionId,
+    initial_credit: weft_ipc::credit::Credit,
+    carried_events: Vec<weft_ipc::frames::CarriedEvent>,
+) -> CoreWelcome {
+    CoreWelcome {
+        protocol_version: weft_ipc::PROTOCOL_VERSION,
+        session_id: session_id.clone(),
+        capabilities: app.capabilities.clone(),
+        limits: core_limits(app),
+        max_message_bytes: app.limits.max_message_bytes,
+        initial_credit,
+        carried_events,
+    }
+}
+
+/// Starts the core hosts of one session: the first, and each that takes the session over.
+#[derive(Clone)]
+struct CoreStarter {
+    core_host: PathBuf,
+    spawner: Spawner,
+    connect_timeout: Duration,
+    core_path: PathBuf,
+    session_id: SessionId,
+    /// The session thread's queue (the core's exits go there).
+    events: SyncSender<Event>,
+}
+
+/// A core host that passed its handshake.
+struct JoinedCore {
+    generation: u64,
+    process: ChildProcess,
+    end: Accepted<BrokerToCore, CoreToBroker>,
+}
+
+impl CoreStarter {
+    /// Starts the core host of `generation` and waits for its handshake.
+    fn start(&self, generation: u64) -> Result<JoinedCore, LaunchError> {
+        let listener = Listener::<CoreToBroker>::new()?;
+        let secret = secret()?;
+        let bootstrap = Bootstrap {
+            server_name: listener.name().to_owned(),
+            session_id: self.session_id.clone(),
+            secret: secret.clone(),
+        };
+        let mut command = Command::new(&self.core_host);
+        command.arg(&self.core_path).stdout(Stdio::null());
+        let tx = self.events.clone();
+        let process = self
+            .spawner
+            .spawn("core host", command, &bootstrap, move |s| {
+                let _ = tx.send(Event::CoreExited(generation, s));
+            })
+            .map_err(|source| LaunchError::Spawn { role: "core host", source })?;
+        tracing::debug!(pid = process.pid(), generation, "core host started");
+        match accept_core(listener, &process, &self.session_id, &secret, self.connect_timeout) {
+            Ok(end) => Ok(JoinedCore { generation, process, end }),
+            Err(e) => {
+                process.kill();
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The sandbox limits a core of `app` runs with (also used by replay, to run it the same way).
@@ -376,11 +438,11 @@ fn accept_core(
     core: &ChildProcess,
     session_id: &SessionId,
     secret: &str,
-    env: &SessionEnv,
+    connect_timeout: Duration,
 ) -> Result<Accepted<BrokerToCore, CoreToBroker>, LaunchError> {
     let role = "core host";
     let (receiver, first) = listener
-        .accept(env.connect_timeout, || core.has_exited())
+        .accept(connect_timeout, || core.has_exited())
         .map_err(|e| LaunchError::Handshake { role, detail: e.to_string() })?;
     let mut first = first.into_iter();
     let hello = match first.next() {
@@ -408,11 +470,11 @@ fn accept_ui(
     ui: &ChildProcess,
     session_id: &SessionId,
     secret: &str,
-    env: &SessionEnv,
+    connect_timeout: Duration,
 ) -> Result<Accepted<BrokerToUi, UiToBroker>, LaunchError> {
     let role = "UI";
     let (receiver, first) = listener
-        .accept(env.connect_timeout, || ui.has_exited())
+        .accept(connect_timeout, || ui.has_exited())
         .map_err(|e| LaunchError::Handshake { role, detail: e.to_string() })?;
     let mut first = first.into_iter();
     let hello = match first.next() {
@@ -463,7 +525,7 @@ fn spawn_endpoint_reader<In>(
     shared: Arc<FairMutex<Shared>>,
     wake: SyncSender<Event>,
     span: &tracing::Span,
-    event: fn(Inbound<In>) -> Event,
+    event: impl Fn(Inbound<In>) -> Event + Send + 'static,
 ) -> Result<(), LaunchError>
 where
     In: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
@@ -475,7 +537,7 @@ where
         let now = Instant::now();
         let read_on = match shared.runner.as_mut() {
             Some(runner) => {
-                if runner.turn(items.into_iter().map(event), now) {
+                if runner.turn(items.into_iter().map(&event), now) {
                     let _ = wake.try_send(Event::Wake);
                 }
                 true
@@ -562,7 +624,14 @@ struct Shared {
 
 struct Runner {
     broker: Broker,
+    app: Arc<AppPackage>,
+    /// The core host that has the session.
     core: ChildProcess,
+    /// Its generation (see [`Event::Core`]).
+    core_generation: u64,
+    core_starter: CoreStarter,
+    /// A core swap, when one is under way, and the cores it replaced.
+    swap: core_swap::SwapState,
     core_outbox: Outbox<BrokerToCore>,
     ui_outbox: Outbox<BrokerToUi>,
     /// When each outbox's writer has written everything (core, UI).
@@ -579,8 +648,9 @@ struct Runner {
 }
 
 /// The session thread: the children's exits, commands and the broker's clock; then the
-/// teardown.
-fn supervise(shared: &FairMutex<Shared>, events: &Receiver<Event>) {
+/// teardown. `wake` is its own queue (a new core's reader wakes it).
+fn supervise(shared: &Arc<FairMutex<Shared>>, events: &Receiver<Event>, wake: &SyncSender<Event>) {
+    let session = shared;
     let (runner, reason, detail) = loop {
         let event = match events.recv_timeout(TICK) {
             Ok(event) => Some(event),
@@ -597,6 +667,13 @@ fn supervise(shared: &FairMutex<Shared>, events: &Receiver<Event>) {
                 runner.turn([event], now);
             }
             None => runner.tick(now),
+        }
+        if let Some((generation, receiver)) = runner.swap.take_new_reader() {
+            let span = tracing::Span::current();
+            let read = move |i| Event::Core(generation, i);
+            if let Err(e) = spawn_endpoint_reader("core", receiver, session.clone(), wake.clone(), &span, read) {
+                runner.abort_swap_now(&format!("cannot read from it: {e}"), now);
+            }
         }
         if let Some((reason, detail)) = runner.due_end(now) {
             if let Some(runner) = shared.runner.take() {
@@ -621,7 +698,7 @@ impl Runner {
         let mut flow = Flow::Continue;
         let mut went = false;
         for event in events {
-            went |= matches!(event, Event::Core(Inbound::Disconnected) | Event::Ui(Inbound::Disconnected));
+            went |= matches!(event, Event::Core(_, Inbound::Disconnected) | Event::Ui(Inbound::Disconnected));
             flow = self.on_event(event, now, &mut out);
             if !matches!(flow, Flow::Continue) {
                 break;
@@ -646,12 +723,16 @@ impl Runner {
         }
     }
 
-    /// The broker's clock (its watchdog), when nothing else happened for a [`TICK`].
+    /// The broker's clock (its watchdog), when nothing else happened for a [`TICK`]; and a
+    /// core swap's.
     fn tick(&mut self, now: Instant) {
         if self.end.is_none() {
             if let Flow::End(reason, detail) = self.broker.on_tick(now) {
                 self.end = Some((reason, detail));
             }
+        }
+        if self.end.is_none() {
+            self.swap_tick(now);
         }
         self.publish_if_due(now);
     }
@@ -683,19 +764,27 @@ impl Runner {
     fn on_event(&mut self, event: Event, now: Instant, out: &mut Vec<Output>) -> Flow {
         let ends = &mut self.ends;
         match event {
-            Event::Core(Inbound::Frame(frame)) => self.broker.on_core(frame, now, out),
+            Event::Core(generation, inbound) if generation != self.core_generation => {
+                self.on_other_core(generation, inbound, now, out)
+            }
+            Event::CoreExited(generation, status) if generation != self.core_generation => {
+                self.other_core_exited(generation, &status, now, out)
+            }
+            Event::CoreJoined(joined, reply) => self.stage_core(*joined, reply, now, out),
+            Event::Command(SessionCommand::SwapCore(reply)) => self.start_swap(reply),
+            Event::Core(_, Inbound::Frame(frame)) => self.broker.on_core(frame, now, out),
             Event::Ui(Inbound::Frame(frame)) => self.broker.on_ui(frame, now, out),
-            Event::Core(Inbound::Malformed(e)) => {
+            Event::Core(_, Inbound::Malformed(e)) => {
                 Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the core: {e}"))
             }
             Event::Ui(Inbound::Malformed(e)) => {
                 Flow::End(EndReason::ProtocolViolation, format!("malformed frame from the UI: {e}"))
             }
-            Event::Core(Inbound::Disconnected) => {
+            Event::Core(_, Inbound::Disconnected) => {
                 tracing::debug!("core endpoint disconnected");
                 ends.core.saw_disconnect(now)
             }
-            Event::CoreExited(status) => {
+            Event::CoreExited(_, status) => {
                 tracing::debug!(exit = %describe_exit(&status), "core host exited");
                 ends.core.saw_exit(status, now)
             }
@@ -758,6 +847,7 @@ impl Runner {
     }
 
     fn teardown(mut self, reason: EndReason, detail: String, events: &Receiver<Event>) {
+        self.swap.end(&format!("the session ended ({})", reason.code()));
         let notice = self.broker.end_notice(reason, detail);
         tracing::info!(
             reason = reason.code(),
@@ -789,8 +879,12 @@ impl Runner {
                 self.core.kill();
                 break;
             }
-            if let Ok(Event::CoreExited(status)) = events.recv_timeout(left) {
-                self.ends.core.exit = Some(status);
+            match events.recv_timeout(left) {
+                Ok(Event::CoreExited(generation, status)) if generation == self.core_generation => {
+                    self.ends.core.exit = Some(status);
+                }
+                Ok(Event::CoreJoined(joined, reply)) => core_swap::refuse(*joined, reply, "the session ended"),
+                _ => {}
             }
         }
         if let Some(recorder) = self.recorder.take() {

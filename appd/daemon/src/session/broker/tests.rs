@@ -166,3 +166,94 @@ fn a_new_page_is_passed_to_the_core_and_changes_no_sequence_or_credit() {
     assert_eq!(b.on_ui(ui_event("echo", 1, "{}"), now, &mut out), Flow::Continue);
     assert!(matches!(out[0], Output::ToUi(BrokerToUi::Admitted { sequence: 1 })));
 }
+
+fn credit_to_ui(out: &[Output]) -> Credit {
+    out.iter().fold(Credit::default(), |sum, o| match o {
+        Output::ToUi(BrokerToUi::Credit(c)) => {
+            Credit { messages: sum.messages + c.messages, bytes: sum.bytes + c.bytes }
+        }
+        _ => sum,
+    })
+}
+
+fn to_core_sequences(out: &[Output]) -> Vec<u64> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::ToCore(BrokerToCore::Message(e)) => Some(e.sequence),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_core_swap_holds_events_for_the_new_core_which_replays_the_old_ones() {
+    let (mut b, now) = broker();
+    b.keep_ui_history(vec![CarriedEvent { message_type: "echo".into(), payload: "{\"earlier\":1}".into() }]);
+    let mut out = Vec::new();
+    assert_eq!(b.on_ui(ui_event("echo", 1, "{\"n\":1}"), now, &mut out), Flow::Continue);
+    assert_eq!(to_core_sequences(&out), vec![1]);
+    let swap = b.begin_core_swap();
+    let payloads: Vec<&str> = swap.carried_events.iter().map(|e| e.payload.as_str()).collect();
+    assert_eq!(payloads, ["{\"earlier\":1}", "{\"n\":1}"]);
+    assert_eq!(swap.not_carried, None);
+    assert!(!swap.tell_page_attached, "the replay tells the new core itself");
+    assert!(b.core_swap_under_way());
+    // Held: admitted, but not handed to the old core, though it has credit.
+    out.clear();
+    assert_eq!(b.on_ui(ui_event("echo", 2, "{\"n\":2}"), now, &mut out), Flow::Continue);
+    assert!(matches!(out[0], Output::ToUi(BrokerToUi::Admitted { sequence: 2 })));
+    assert!(to_core_sequences(&out).is_empty());
+    // The new core takes over: credit for the state queue, and the held event once it grants.
+    out.clear();
+    b.commit_core_swap(2, None, now, &mut out);
+    assert!(matches!(out[0], Output::ToCore(BrokerToCore::Credit(Credit { messages: 4, .. }))));
+    assert!(to_core_sequences(&out).is_empty());
+    // (The new core's `Ready` is the runner's cue to commit; the broker gets what follows.)
+    out.clear();
+    assert_eq!(b.on_core(CoreToBroker::Credit(Credit { messages: 2, bytes: 1000 }), now, &mut out), Flow::Continue);
+    assert_eq!(to_core_sequences(&out), vec![2], "sequences toward the core go on");
+    // The page held the old core's unused grant (1 message): the new grant pays it first.
+    assert_eq!(credit_to_ui(&out).messages, 1);
+    let stats = b.stats();
+    assert_eq!(stats.core_swaps, 1);
+    assert_eq!(stats.ui_credit.messages + stats.ui_events_waiting, stats.core_event_credit.messages);
+    // The history goes on past the swap, for the next one.
+    let next = b.begin_core_swap();
+    assert_eq!(next.carried_events.len(), 3);
+}
+
+#[test]
+fn after_a_swap_the_new_cores_updates_start_at_one_and_the_old_ones_are_refused() {
+    let (mut b, now) = broker();
+    let mut out = Vec::new();
+    assert_eq!(b.on_core(update("count", 1, "1", Some("c")), now, &mut out), Flow::Continue);
+    b.begin_core_swap();
+    b.commit_core_swap(0, None, now, &mut out);
+    assert_eq!(b.on_core(update("count", 1, "2", Some("c")), now, &mut out), Flow::Continue);
+    assert!(is_violation(b.on_core(update("count", 3, "3", Some("c")), now, &mut out), "sequence 3 where 2"));
+}
+
+#[test]
+fn a_swap_the_new_core_fails_lets_the_held_events_go_on_to_the_old_core() {
+    let (mut b, now) = broker();
+    let mut out = Vec::new();
+    b.begin_core_swap();
+    assert_eq!(b.on_ui(ui_event("echo", 1, "{}"), now, &mut out), Flow::Continue);
+    assert!(to_core_sequences(&out).is_empty());
+    out.clear();
+    b.abort_core_swap(now, &mut out);
+    assert_eq!(to_core_sequences(&out), vec![1]);
+    assert!(!b.core_swap_under_way());
+    assert_eq!(b.stats().core_swaps, 0);
+}
+
+#[test]
+fn a_session_without_history_swaps_afresh_and_says_so() {
+    let (mut b, now) = broker();
+    let mut out = Vec::new();
+    assert_eq!(b.on_ui(UiToBroker::PageAttached, now, &mut out), Flow::Continue);
+    let swap = b.begin_core_swap();
+    assert!(swap.carried_events.is_empty());
+    assert_eq!(swap.not_carried.as_deref(), Some("the session keeps no history of its UI events"));
+    assert!(swap.tell_page_attached, "the new core must send its state to the attached page");
+}
