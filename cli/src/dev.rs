@@ -3,14 +3,22 @@
 //! The app runs as `weft run` runs it (`weft-appd run` with the shell), with the shell's dev
 //! mode: a change under `ui/` reloads the page in place, the session kept, and the core (told
 //! a new page attached) sends its state again. `weft dev` itself follows the core's crate
-//! (`core/`) and the manifest (`weft.toml`, `schemas/`): a change rebuilds the core (function
-//! names kept) or re-checks the package and, when that succeeds, restarts the app with it
-//! **carrying the core's state over**: each run is recorded, the old run is ended the orderly
-//! way (its recording completes), and the new one replays the UI events of every earlier run
-//! into the new core before its page attaches (`weft-appd run --carry-state-from`; appd says
-//! plainly, and starts afresh, when an event no longer fits the app). When the build or the
-//! check fails, the errors are printed, shown over the page (the shell's `--dev-status`, a file
-//! this process writes), and the running app keeps going as it was until a fix builds.
+//! (`core/`) and the manifest (`weft.toml`, `schemas/`), and **carries the core's state over**
+//! both ways below:
+//!
+//! - A core change rebuilds the core (function names kept) and **swaps it in the same window**:
+//!   the running `weft-appd` is asked to `swap-core` (its control socket). The new core replays
+//!   the session's UI events and takes the session over; the page never reloads. If the new core
+//!   fails to take over, the old one keeps the session, and the error is printed and shown.
+//! - A manifest change re-checks the package and restarts the app. Each run is recorded. The old
+//!   run is ended the orderly way, so its recording completes. The new run replays the UI
+//!   events of every earlier run into its core before its page attaches (`weft-appd run
+//!   --carry-state-from`). appd says plainly, and starts afresh, when an event no longer fits
+//!   the app.
+//!
+//! When the build or the check fails, the errors are printed and shown over the page (the
+//! shell's `--dev-status`, a file this process writes). The running app keeps going as it was
+//! until a fix builds.
 //!
 //! The app runs in a process group of its own, which `weft dev` ends when it stops; its files
 //! (the status file, the recordings) live in a directory of its own, removed when it stops.
@@ -22,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::sync::mpsc;
 use std::time::Duration;
+use weft_appd::control::{self, Request};
 
 /// What the loop waits for.
 enum Event {
@@ -60,6 +69,11 @@ impl DevDir {
 
     fn recording(&self, generation: u64) -> PathBuf {
         self.0.join(format!("run-{generation}.jsonl"))
+    }
+
+    /// The runs' `weft-appd` runtime directory (each run's control socket is in it).
+    fn appd_runtime(&self) -> PathBuf {
+        self.0.join("appd")
     }
 
     /// Shows `problem` over the page (empty: nothing).
@@ -175,7 +189,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
                 Err(_) => return ExitCode::FAILURE,
             },
         };
-        let (what, mut rebuild) = match event {
+        let (what, mut rebuild, mut manifest_changed) = match event {
             Event::Exited(run, code) if running.as_ref().is_some_and(|r| r.generation == run) => {
                 return crate::exit_code(code);
             }
@@ -186,15 +200,15 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
                 }
                 return ExitCode::from(u8::try_from(128 + signal).unwrap_or(130));
             }
-            Event::Core(path) => (path, true),
-            Event::Manifest(path) => (path, false),
+            Event::Core(path) => (path, true, false),
+            Event::Manifest(path) => (path, false, true),
         };
         // Changes arriving together (an editor's save: a temporary file, then a rename; a
         // checkout) make one rebuild: it starts once the files have been quiet for SETTLE.
         while let Ok(more) = events.recv_timeout(SETTLE) {
             match more {
                 Event::Core(_) => rebuild = true,
-                Event::Manifest(_) => {}
+                Event::Manifest(_) => manifest_changed = true,
                 // The app closed or weft dev was interrupted meanwhile: that comes first.
                 stop @ (Event::Exited(..) | Event::Interrupted(_)) => {
                     pending.push_front(stop);
@@ -209,6 +223,20 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
                 if running.is_some() { "the running app keeps its last good version" } else { "nothing runs yet" };
             eprintln!("weft: {keeps}; waiting for a fix");
             continue;
+        }
+        if let Some(run) = running.as_ref().filter(|_| !manifest_changed) {
+            match swap_core(&files, run) {
+                Ok(said) => {
+                    eprintln!("weft: {said}");
+                    continue;
+                }
+                Err(SwapFailed::Refused(why)) => {
+                    eprintln!("weft: {why}; the running app keeps its last good version; waiting for a fix");
+                    files.show(&format!("weft dev: {why}\n\nThe app keeps its last good version; save a fix."));
+                    continue;
+                }
+                Err(SwapFailed::NoAnswer(why)) => eprintln!("weft: cannot swap the core in place ({why})"),
+            }
         }
         if let Some(run) = running.take() {
             eprintln!("weft: restarting the app; its core's state is carried over");
@@ -258,8 +286,13 @@ impl Launcher<'_> {
     /// Starts run `generation` in a process group of its own, recorded, replaying `history`'s
     /// UI events into its core; its exit is sent as `Event::Exited`.
     fn start(&self, generation: u64, history: &[PathBuf]) -> Option<AppRun> {
-        let mut appd_args: Vec<String> =
-            vec!["--record".to_owned(), self.files.recording(generation).display().to_string()];
+        let mut appd_args: Vec<String> = vec![
+            "--runtime-dir".to_owned(),
+            self.files.appd_runtime().display().to_string(),
+            "--keep-ui-history".to_owned(),
+            "--record".to_owned(),
+            self.files.recording(generation).display().to_string(),
+        ];
         for recording in history {
             appd_args.extend(["--carry-state-from".to_owned(), recording.display().to_string()]);
         }
@@ -296,6 +329,37 @@ impl Launcher<'_> {
         self.started_once.set(true);
         Some(AppRun { generation, pid })
     }
+}
+
+/// Why the core was not swapped in place.
+enum SwapFailed {
+    /// The new core did not take over (the running one keeps the session): why.
+    Refused(String),
+    /// The run did not answer (it is starting or ending): the app is restarted instead.
+    NoAnswer(String),
+}
+
+/// Asks `run` to swap its core for the one just built; says how it went.
+fn swap_core(files: &DevDir, run: &AppRun) -> Result<String, SwapFailed> {
+    let runtime = files.appd_runtime().join(format!("run-{}", run.pid));
+    let status = control::request(&runtime, &Request::Status).map_err(|e| SwapFailed::NoAnswer(e.to_string()))?;
+    let open = status["sessions"].as_array().and_then(|all| all.iter().find(|s| s["state"] == "open"));
+    let Some(session_id) = open.and_then(|s| s["session_id"].as_str()) else {
+        return Err(SwapFailed::NoAnswer("its session is not open".into()));
+    };
+    let request = Request::SwapCore { session_id: session_id.to_owned() };
+    let answer = control::request(&runtime, &request).map_err(|e| SwapFailed::NoAnswer(e.to_string()))?;
+    if answer["ok"] != true {
+        return Err(SwapFailed::Refused(answer["error"].as_str().unwrap_or("the swap failed").to_owned()));
+    }
+    let swapped = &answer["swapped"];
+    Ok(match swapped["not_carried"].as_str() {
+        None => format!(
+            "swapped the core in the same window; its state carried over ({} UI events replayed)",
+            swapped["carried_ui_events"]
+        ),
+        Some(why) => format!("swapped the core in the same window; it starts afresh ({why})"),
+    })
 }
 
 /// Checks the manifest and, if `build`, builds the core; prints what is wrong and shows it

@@ -62,6 +62,16 @@ impl Dev {
         }
     }
 
+    /// Waits until each of `texts` has been in a line, in any order.
+    fn until_each(&mut self, texts: &[&str]) {
+        let from = self.seen.len();
+        for text in texts {
+            if !self.seen[from..].iter().any(|l| l.contains(text)) {
+                self.until(text);
+            }
+        }
+    }
+
     /// The lines since the last call that contain `text`.
     fn said(&self, text: &str) -> bool {
         self.seen.iter().any(|l| l.contains(text))
@@ -92,6 +102,27 @@ fn edit(path: &Path, edit: impl Fn(&str) -> String) {
     let temporary = path.with_extension("weft-test-save");
     std::fs::write(&temporary, edited).expect("write");
     std::fs::rename(&temporary, path).expect("rename");
+}
+
+/// The pids of the running `program`s whose command line mentions `text`.
+fn pids_of(program: &str, text: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| {
+            Some((e.file_name().to_str()?.parse::<u32>().ok()?, std::fs::read(e.path().join("cmdline")).ok()?))
+        })
+        .filter(|(_, cmdline)| {
+            let args: Vec<String> =
+                cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            args.first().is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == program))
+                && args.iter().any(|a| a.contains(text))
+        })
+        .map(|(pid, _)| pid)
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// The processes whose command line mentions `text`.
@@ -135,12 +166,22 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
     dev.until("SHOWN v2 3");
     assert!(!dev.said("restarting"), "a page edit does not restart the app");
 
-    // A core edit: rebuilt, and the app restarted with it, the core's state carried over (the
-    // run's UI events replayed into the new core): the count stays 3.
+    // A core edit: rebuilt and swapped in the same window (the same shell process), the core's
+    // state carried over (the session's UI events replayed into the new core): the count
+    // stays 3, sent again by the new core.
+    let app_text = app.display().to_string();
+    let shell = pids_of("weft-shell", &app_text);
+    let core = pids_of("weft-core-host", &app_text);
+    assert_eq!((shell.len(), core.len()), (1, 1), "one shell and one core host: {shell:?} {core:?}");
     edit(&lib, |t| t.replace("\"count would overflow\"", "\"the count would overflow\""));
-    dev.until("restarting the app");
-    dev.until("carrying the core's state over");
-    dev.until("SHOWN v2 3");
+    // (The page may show it before weft dev hears the swap's answer.)
+    dev.until_each(&[
+        "swapped the core in the same window; its state carried over (3 UI events replayed)",
+        "SHOWN v2 3",
+    ]);
+    assert!(!dev.said("restarting"), "a core edit does not restart the app");
+    assert_eq!(pids_of("weft-shell", &app_text), shell, "the same window");
+    assert_ne!(pids_of("weft-core-host", &app_text), core, "a new core host");
 
     // A broken core: the compiler's error, and the running app keeps its core and state.
     edit(&lib, |t| t.replace("checked_add(by)", "checked_add(\"ten\")"));
@@ -154,7 +195,16 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
 
     // The fix, with new behaviour: the carried UI events replay into it (3 × 10).
     edit(&lib, |t| t.replace("checked_add(\"ten\")", "checked_add(by * 10)"));
-    dev.until("SHOWN v3 30");
+    dev.until_each(&["swapped the core in the same window", "SHOWN v3 30"]);
+    assert_eq!(pids_of("weft-shell", &app_text), shell, "still the same window");
+
+    // A core that builds but traps on the session's events: it does not take over, the running
+    // core keeps the session, and the trap is shown; undone, the next swap goes through.
+    edit(&lib, |t| t.replace("checked_add(by * 10)", "checked_add(by * 10 / (by - by))"));
+    dev.until("the new core did not take over: it trapped");
+    dev.until("OVERLAY weft dev: the new core did not take over");
+    edit(&lib, |t| t.replace("checked_add(by * 10 / (by - by))", "checked_add(by * 10)"));
+    dev.until_each(&["swapped the core in the same window", "NO OVERLAY", "SHOWN v3 30"]);
 
     // A manifest error: every problem printed, the app keeps running; the fix restarts it, the
     // state carried again.
@@ -172,6 +222,9 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
     dev.until("the core's state is not carried over");
     dev.until("SHOWN v3 0");
 
+    // The manifest restart ran with the state of every run before it, swaps included.
+    assert!(dev.said("restarting the app"), "a manifest change restarts the app");
+
     // Interrupted, weft dev ends the app's processes with it.
     let pid = i32::try_from(dev.child.id()).expect("pid");
     let own_dir = std::env::var_os("XDG_RUNTIME_DIR")
@@ -187,7 +240,6 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
     assert_eq!(status.code(), Some(130), "{status}");
     // Its directory (the overlay's status file, the runs' recordings) is gone too.
     assert!(!own_dir.exists(), "weft dev left {}", own_dir.display());
-    let app_text = app.display().to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_mentioning(&app_text).is_empty() {
         assert!(Instant::now() < deadline, "left behind: {:?}", processes_mentioning(&app_text));
