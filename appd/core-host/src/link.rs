@@ -38,8 +38,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Frames queued for sending beyond the state outbox's own capacity (credits, lifecycle).
 pub const OUTBOX_HEADROOM: usize = 4096;
-/// Frames from the broker buffered between the reader thread and the main loop.
-pub const INBOUND_CAPACITY: usize = 4096;
+/// Messages from the broker (each a batch of frames) buffered between the reader thread and the
+/// main loop.
+pub const INBOUND_CAPACITY: usize = 64;
 
 /// Why the session could not be joined.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +74,9 @@ pub struct Joined {
     pub early: VecDeque<BrokerToCore>,
     /// The outgoing side.
     pub link: BrokerLink,
-    /// Frames from the reader thread, in order; ends with `Disconnected` or `Malformed`.
-    pub inbound: Receiver<Inbound<BrokerToCore>>,
+    /// Frames from the reader thread, in order, one batch per message of the broker's (so the
+    /// main loop sees a message's frames together); ends with `Disconnected` or `Malformed`.
+    pub inbound: Receiver<Vec<Inbound<BrokerToCore>>>,
 }
 
 /// Connects to the broker, says hello, waits for the welcome, and starts the outbox and the
@@ -123,11 +125,14 @@ pub fn join(bootstrap: &Bootstrap, session_closed: Arc<AtomicBool>) -> Result<Jo
         .map_err(|e| fail("cannot start the outbox", &e))?;
 
     let (deliver, inbound) = mpsc::sync_channel(INBOUND_CAPACITY);
-    transport::spawn_reader(OUTBOX_NAME, from_broker, move |item| {
-        if matches!(item, Inbound::Frame(BrokerToCore::SessionEnd(_)) | Inbound::Disconnected | Inbound::Malformed(_)) {
+    transport::spawn_batch_reader(OUTBOX_NAME, from_broker, move |batch| {
+        let closes = |item: &Inbound<BrokerToCore>| {
+            matches!(item, Inbound::Frame(BrokerToCore::SessionEnd(_)) | Inbound::Disconnected | Inbound::Malformed(_))
+        };
+        if batch.iter().any(closes) {
             session_closed.store(true, Ordering::Release);
         }
-        deliver.send(item).is_ok()
+        deliver.send(batch).is_ok()
     })
     .map_err(|e| fail("cannot start the reader", &e))?;
 

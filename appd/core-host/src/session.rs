@@ -95,8 +95,9 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
         }
     }
 
+    let pending = early.into_iter().map(Inbound::Frame).collect();
     let mut session =
-        Session { link, inbound, early, core, rejected: 0, backpressure_reported: 0, page_attached: false };
+        Session { link, inbound, pending, core, rejected: 0, backpressure_reported: 0, page_attached: false };
     let outcome = session.start().and_then(|()| session.relay());
     session.finish(outcome)
 }
@@ -193,8 +194,9 @@ impl From<SendError> for Stop {
 /// The running session.
 struct Session {
     link: BrokerLink,
-    inbound: Receiver<Inbound<BrokerToCore>>,
-    early: std::collections::VecDeque<BrokerToCore>,
+    inbound: Receiver<Vec<Inbound<BrokerToCore>>>,
+    /// What has arrived and is not handled yet (the rest of the broker's last message).
+    pending: std::collections::VecDeque<Inbound<BrokerToCore>>,
     core: CoreInstance,
     rejected: u64,
     backpressure_reported: u64,
@@ -235,20 +237,27 @@ impl Session {
     }
 
     fn next_blocking(&mut self) -> Inbound<BrokerToCore> {
-        if let Some(frame) = self.early.pop_front() {
-            return Inbound::Frame(frame);
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return item;
+            }
+            match self.inbound.recv() {
+                Ok(batch) => self.pending.extend(batch),
+                Err(_) => return Inbound::Disconnected,
+            }
         }
-        self.inbound.recv().unwrap_or(Inbound::Disconnected)
     }
 
     fn next_ready(&mut self) -> Option<Inbound<BrokerToCore>> {
-        if let Some(frame) = self.early.pop_front() {
-            return Some(Inbound::Frame(frame));
-        }
-        match self.inbound.try_recv() {
-            Ok(item) => Some(item),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Inbound::Disconnected),
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match self.inbound.try_recv() {
+                Ok(batch) => self.pending.extend(batch),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => return Some(Inbound::Disconnected),
+            }
         }
     }
 
