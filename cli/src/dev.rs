@@ -175,7 +175,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
     let mut generation = 0;
     // The recordings of the runs so far, whose UI events a new core replays.
     let mut history: Vec<PathBuf> = Vec::new();
-    let mut running = prepare(app_dir, true, &files).then(|| launcher.start(generation, &history)).flatten();
+    let mut running = prepare(app_dir, &files).then(|| launcher.start(generation, &history)).flatten();
     if running.is_none() {
         eprintln!("weft: waiting for a fix (edit and save; Ctrl-C to stop)");
     }
@@ -189,7 +189,7 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
                 Err(_) => return ExitCode::FAILURE,
             },
         };
-        let (what, mut rebuild, mut manifest_changed) = match event {
+        let (what, mut manifest_changed) = match event {
             Event::Exited(run, code) if running.as_ref().is_some_and(|r| r.generation == run) => {
                 return crate::exit_code(code);
             }
@@ -200,14 +200,14 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
                 }
                 return ExitCode::from(u8::try_from(128 + signal).unwrap_or(130));
             }
-            Event::Core(path) => (path, true, false),
-            Event::Manifest(path) => (path, false, true),
+            Event::Core(path) => (path, false),
+            Event::Manifest(path) => (path, true),
         };
         // Changes arriving together (an editor's save: a temporary file, then a rename; a
         // checkout) make one rebuild: it starts once the files have been quiet for SETTLE.
         while let Ok(more) = events.recv_timeout(SETTLE) {
             match more {
-                Event::Core(_) => rebuild = true,
+                Event::Core(_) => {}
                 Event::Manifest(_) => manifest_changed = true,
                 // The app closed or weft dev was interrupted meanwhile: that comes first.
                 stop @ (Event::Exited(..) | Event::Interrupted(_)) => {
@@ -217,8 +217,10 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
             }
         }
         let shown = what.strip_prefix(app_dir).unwrap_or(&what).display().to_string();
-        eprintln!("weft: {shown} changed: {}", if rebuild { "rebuilding the core" } else { "checking the manifest" });
-        if !prepare(app_dir, rebuild, &files) {
+        let doing = if manifest_changed { "checking the manifest and rebuilding the core" } else { "rebuilding the core" };
+        eprintln!("weft: {shown} changed: {doing}");
+        // The core is rebuilt after a manifest change too: its message types come from it.
+        if !prepare(app_dir, &files) {
             let keeps =
                 if running.is_some() { "the running app keeps its last good version" } else { "nothing runs yet" };
             eprintln!("weft: {keeps}; waiting for a fix");
@@ -362,10 +364,10 @@ fn swap_core(files: &DevDir, run: &AppRun) -> Result<String, SwapFailed> {
     })
 }
 
-/// Checks the manifest and, if `build`, builds the core; prints what is wrong and shows it
+/// Builds the core and checks the package; prints what is wrong and shows it
 /// over the page (`status`), or clears it. `true` when the app can be (re)started.
-fn prepare(app_dir: &Path, build: bool, status: &DevDir) -> bool {
-    match check_and_build(app_dir, build) {
+fn prepare(app_dir: &Path, status: &DevDir) -> bool {
+    match build_and_check(app_dir) {
         Ok(()) => {
             status.show("");
             true
@@ -377,17 +379,23 @@ fn prepare(app_dir: &Path, build: bool, status: &DevDir) -> bool {
     }
 }
 
-/// The build (if `build`) and the check; `Err` says what is wrong (already printed).
-fn check_and_build(app_dir: &Path, build: bool) -> Result<(), String> {
-    if build {
-        if let Err(e) = core_build::build_core(app_dir, Profile::Dev) {
-            eprintln!("weft: {e}");
-            return Err(match e {
-                core_build::BuildError::Failed(_, diagnostics) => format!("the core did not build\n\n{diagnostics}"),
-                other => other.to_string(),
-            });
-        }
+/// The core's build and the package's check; `Err` says what is wrong (already printed). A
+/// core that does not build because the manifest is broken (its message types come from it)
+/// gets the check's report, which says what is wrong with the manifest.
+fn build_and_check(app_dir: &Path) -> Result<(), String> {
+    if let Err(e) = core_build::build_core(app_dir, Profile::Dev) {
+        check(app_dir)?;
+        eprintln!("weft: {e}");
+        return Err(match e {
+            core_build::BuildError::Failed(_, diagnostics) => format!("the core did not build\n\n{diagnostics}"),
+            other => other.to_string(),
+        });
     }
+    check(app_dir)
+}
+
+/// `weft-appd check` of the package; `Err` is its report (already printed).
+fn check(app_dir: &Path) -> Result<(), String> {
     let appd = crate::sibling("weft-appd")?;
     match Command::new(appd).arg("check").arg(app_dir).output() {
         Ok(out) if out.status.success() => Ok(()),

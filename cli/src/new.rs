@@ -2,17 +2,14 @@
 //!
 //! The counter and todo templates are the repository's own examples (`examples/`), read at
 //! compile time, so a template is always an app the test suite runs; `blank` is the smallest
-//! app (one UI event, one state update). Every template gets the WIT contract of the host this
-//! `weft` was built with (`appd/core-host/wit/world.wit`), never a hand copy.
+//! app (one UI event, one state update). Every template's core is written against the SDK of
+//! the WEFT checkout this `weft` was built from (`sdk/weft-sdk`, by path), which holds the WIT
+//! contract of the host and generates the message types from the app's `weft.toml`.
 
 use std::path::Path;
 
-/// The contract between a core and its host, as this build of WEFT runs it.
-const WIT_WORLD: &str = include_str!("../../appd/core-host/wit/world.wit");
-
-/// Where the examples' cores find the WIT, and where a new app's core finds it.
-const EXAMPLE_WIT_PATH: &str = r#"path: "../../../appd/core-host/wit","#;
-const APP_WIT_PATH: &str = r#"path: "wit","#;
+/// The SDK a new core depends on: this checkout's (it is not published on crates.io).
+const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../sdk/weft-sdk");
 
 /// The examples' lock file: a new core resolves to exactly the dependency versions
 /// `scripts/setup` fetched and compiled for them (cargo drops the entries it does not need),
@@ -71,6 +68,8 @@ pub fn template_names() -> String {
 /// the dependency versions the examples use, which `scripts/setup` has already fetched (so
 /// the app builds offline).
 fn core_manifest(app_name: &str) -> String {
+    let sdk = std::path::absolute(SDK_PATH).unwrap_or_else(|_| SDK_PATH.into());
+    let sdk = sdk.display();
     format!(
         r#"# The core of the WEFT app `{app_name}`: a WebAssembly component (`weft run` and `weft dev`
 # build it with `cargo build --release --target wasm32-wasip2` and copy it to ../core.wasm).
@@ -84,7 +83,10 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-wit-bindgen = "0.60"
+# The WEFT core SDK: the message types come from ../weft.toml (weft_sdk::messages!).
+weft-sdk = {{ path = "{sdk}" }}
+# The generated message types derive serde's traits.
+serde = {{ version = "1", features = ["derive"] }}
 serde_json = "1"
 
 [profile.release]
@@ -148,8 +150,6 @@ pub fn write_app(dir: &Path, template: &str, name: &str) -> Result<Vec<String>, 
         .map(|(path, text)| {
             let text = if *path == "weft.toml" {
                 rename_app(text, template.app_name, name)
-            } else if path.ends_with(".rs") {
-                text.replace(EXAMPLE_WIT_PATH, APP_WIT_PATH)
             } else {
                 text.to_string()
             };
@@ -158,7 +158,6 @@ pub fn write_app(dir: &Path, template: &str, name: &str) -> Result<Vec<String>, 
         .collect();
     files.push(("core/Cargo.toml".into(), core_manifest(name)));
     files.push(("core/Cargo.lock".into(), EXAMPLES_LOCK.to_owned()));
-    files.push(("core/wit/world.wit".into(), WIT_WORLD.to_owned()));
     files.push((".gitignore".into(), GITIGNORE.to_owned()));
     for (path, text) in &files {
         let full = dir.join(path);
@@ -180,7 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_template_names_the_app_and_points_its_core_at_its_own_wit() {
+    fn every_template_names_the_app_and_builds_its_core_on_this_checkouts_sdk() {
         for template in TEMPLATES {
             let dir = std::env::temp_dir().join(format!("weft-new-unit-{}-{}", template.name, std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
@@ -188,11 +187,14 @@ mod tests {
             let manifest = std::fs::read_to_string(dir.join("weft.toml")).expect("manifest");
             assert!(manifest.contains("name = \"my-app\""), "{}: {manifest}", template.name);
             let lib = std::fs::read_to_string(dir.join("core/src/lib.rs")).expect("lib.rs");
-            assert!(lib.contains(APP_WIT_PATH), "{}: the core's WIT path", template.name);
+            assert!(lib.contains("weft_sdk::messages!();"), "{}: the core uses the SDK", template.name);
+            let cargo = std::fs::read_to_string(dir.join("core/Cargo.toml")).expect("Cargo.toml");
+            let sdk = std::path::absolute(SDK_PATH).expect("absolute");
+            assert!(cargo.contains(&format!("weft-sdk = {{ path = \"{}\" }}", sdk.display())), "{cargo}");
+            assert!(sdk.join("Cargo.toml").is_file(), "{}", sdk.display());
             assert!(!files
                 .iter()
                 .any(|f| std::fs::read_to_string(dir.join(f)).expect("file").contains(NAME_PLACEHOLDER)));
-            assert_eq!(std::fs::read_to_string(dir.join("core/wit/world.wit")).expect("wit"), WIT_WORLD);
             let _ = std::fs::remove_dir_all(&dir);
         }
     }

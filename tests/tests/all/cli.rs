@@ -250,8 +250,9 @@ fn a_core_that_does_not_compile_is_reported_and_nothing_runs() {
     new_app(&app, "blank");
     let lib = app.join("core/src/lib.rs");
     let source = std::fs::read_to_string(&lib).expect("lib.rs");
-    std::fs::write(&lib, source.replace("PONGS.with(|p| p.set(p.get() + 1))", "PONGS.with(|p| p.set(\"one\"))"))
-        .expect("break it");
+    let broken = source.replace("self.pongs += 1", "self.pongs = \"one\"");
+    assert_ne!(broken, source, "the edit must break the template's core");
+    std::fs::write(&lib, broken).expect("break it");
     let out = weft(&["run", "--headless", &app.display().to_string()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let said = text(&out);

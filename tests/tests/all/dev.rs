@@ -217,8 +217,15 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
     dev.until("checking the manifest");
     dev.until("SHOWN v3 30");
 
-    // A schema the earlier UI events no longer fit: said plainly, and the core starts afresh.
-    edit(&manifest, |t| t.replace("minimum = -1000000", "minimum = 2"));
+    // A schema change the core's Rust no longer matches (the core's types come from the
+    // manifest): `by` must be positive, so it is a `NonZeroU64` now, and the core does not
+    // compile where it uses it as an `i64`. The app keeps running.
+    edit(&manifest, |t| t.replace("minimum = -1000000", "minimum = 1"));
+    dev.until("error[E0308]");
+    dev.until("the running app keeps its last good version");
+    // Undone, with a schema the earlier UI events (`by: 1`) no longer fit and the same Rust
+    // type: said plainly, and the core starts afresh.
+    edit(&manifest, |t| t.replace("minimum = 1", "minimum = -1000000").replace("maximum = 1000000", "maximum = 0"));
     dev.until("the core's state is not carried over");
     dev.until("SHOWN v3 0");
 

@@ -1,42 +1,43 @@
 //! The core of `__WEFT_APP_NAME__`: counts the page's pings and answers each with `pongs`.
+//!
+//! The message types (`UiEvent`, `state_updates::*`) are generated from ../weft.toml when this
+//! crate compiles: change a schema there and the compiler shows what to change here.
 
-wit_bindgen::generate!({
-    world: "core",
-    path: "wit",
-});
+weft_sdk::messages!();
 
-use std::cell::Cell;
-use weft::app::host::emit_state;
+use weft_sdk::{App, Result, Updates};
 
-thread_local! {
-    static PONGS: Cell<u64> = const { Cell::new(0) };
+/// The app's state.
+#[derive(Default)]
+struct Core {
+    pongs: i64,
 }
 
-struct App;
-
-/// Sends the number of pongs to the page (keyed: only the newest matters).
-fn emit_pongs() -> Result<(), String> {
-    let payload = format!("{{\"count\":{}}}", PONGS.with(Cell::get));
-    emit_state("pongs", &payload, Some("pongs")).map_err(|e| format!("emit-state: {e:?}"))
+impl Core {
+    /// Sends the number of pongs to the page (keyed: only the newest matters).
+    fn send_pongs(&self, updates: &mut Updates) -> Result {
+        updates.send_keyed(&state_updates::Pongs { count: self.pongs }, "pongs")
+    }
 }
 
-impl Guest for App {
-    fn init() -> Result<(), String> {
-        emit_pongs()
+impl App for Core {
+    type Event = UiEvent;
+
+    fn init(&mut self, updates: &mut Updates) -> Result {
+        self.send_pongs(updates)
+    }
+
+    fn handle(&mut self, event: UiEvent, updates: &mut Updates) -> Result {
+        match event {
+            UiEvent::Ping(_) => self.pongs += 1,
+        }
+        self.send_pongs(updates)
     }
 
     /// A reloaded page gets the current state again.
-    fn page_attached() -> Result<(), String> {
-        emit_pongs()
-    }
-
-    fn handle_event(message_type: String, _payload: String) -> Result<(), String> {
-        match message_type.as_str() {
-            "ping" => PONGS.with(|p| p.set(p.get() + 1)),
-            other => return Err(format!("unknown event type `{other}`")),
-        }
-        emit_pongs()
+    fn page_attached(&mut self, updates: &mut Updates) -> Result {
+        self.send_pongs(updates)
     }
 }
 
-export!(App);
+weft_sdk::export!(Core);
