@@ -11,6 +11,23 @@ export interface WeftMessage<T = unknown> {
   readonly payload: T;
 }
 
+/** The message types of `M`, or any type and payload while `M` is empty. */
+type WeftKnown<M> = keyof M extends never ? Record<string, unknown> : M;
+
+/**
+ * The UI events `send()` takes, message type → payload: the app's own once `weft types` has
+ * declared them from its manifest (`ui/weft-app.d.ts`), otherwise any.
+ */
+export type WeftUiEvents = WeftKnown<WeftAppUiEvents>;
+
+/** The state updates `message` events carry, message type → payload (as `WeftUiEvents`). */
+export type WeftStateUpdates = WeftKnown<WeftAppStateUpdates>;
+
+/** A `message` event's data, its payload's type following its `messageType`. */
+export type WeftAppMessage = {
+  [K in keyof WeftStateUpdates & string]: WeftMessage<WeftStateUpdates[K]> & { readonly messageType: K };
+}[keyof WeftStateUpdates & string];
+
 /** Stable reason codes of `sessionend`. */
 export type WeftSessionEndReason =
   | "core-exited"
@@ -36,7 +53,7 @@ export interface WeftErrorEvent extends Event {
 }
 
 export interface WeftChannelEventMap {
-  message: MessageEvent<WeftMessage>;
+  message: MessageEvent<WeftAppMessage>;
   sessionend: WeftSessionEndEvent;
   error: WeftErrorEvent;
 }
@@ -59,8 +76,8 @@ export interface WeftChannel extends EventTarget {
    * too many sends waiting), `InvalidStateError` (session ended), or a `TypeError`
    * (payload not JSON-serialisable).
    */
-  send(messageType: string, payload: unknown): Promise<void>;
-  onmessage: ((this: WeftChannel, ev: MessageEvent<WeftMessage>) => unknown) | null;
+  send<K extends keyof WeftUiEvents & string>(messageType: K, payload: WeftUiEvents[K]): Promise<void>;
+  onmessage: ((this: WeftChannel, ev: MessageEvent<WeftAppMessage>) => unknown) | null;
   onsessionend: ((this: WeftChannel, ev: WeftSessionEndEvent) => unknown) | null;
   onerror: ((this: WeftChannel, ev: WeftErrorEvent) => unknown) | null;
   addEventListener<K extends keyof WeftChannelEventMap>(
@@ -68,9 +85,18 @@ export interface WeftChannel extends EventTarget {
     listener: (this: WeftChannel, ev: WeftChannelEventMap[K]) => unknown,
     options?: boolean | AddEventListenerOptions,
   ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
 }
 
 declare global {
+  /** The app's UI events, message type → payload (`weft types` declares them). */
+  interface WeftAppUiEvents {}
+  /** The app's state updates, message type → payload (`weft types` declares them). */
+  interface WeftAppStateUpdates {}
   interface Window {
     /** Present only in the top-level document of a WEFT app's own UI. */
     readonly weft: { readonly channel: WeftChannel };

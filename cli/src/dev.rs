@@ -217,7 +217,8 @@ pub fn dev(app_dir: &Path, view: &ViewOptions, devtools: Option<u16>) -> ExitCod
             }
         }
         let shown = what.strip_prefix(app_dir).unwrap_or(&what).display().to_string();
-        let doing = if manifest_changed { "checking the manifest and rebuilding the core" } else { "rebuilding the core" };
+        let doing =
+            if manifest_changed { "checking the manifest and rebuilding the core" } else { "rebuilding the core" };
         eprintln!("weft: {shown} changed: {doing}");
         // The core is rebuilt after a manifest change too: its message types come from it.
         if !prepare(app_dir, &files) {
@@ -391,7 +392,18 @@ fn build_and_check(app_dir: &Path) -> Result<(), String> {
             other => other.to_string(),
         });
     }
+    refresh_page_types(app_dir);
     check(app_dir)
+}
+
+/// Writes the page's declarations again if the app has them (`weft types`), so that they follow
+/// the manifest; a failure is said and the loop goes on (`weft check` then names the stale file).
+fn refresh_page_types(app_dir: &Path) {
+    if crate::types::has_page_types(app_dir) {
+        if let Err(e) = crate::types::write_page_types(app_dir) {
+            eprintln!("weft: the page's declarations were not updated: {e}");
+        }
+    }
 }
 
 /// `weft-appd check` of the package; `Err` is its report (already printed).

@@ -10,6 +10,8 @@
 //!   and follows its files: `ui/` reloads the page, the core and the manifest rebuild or
 //!   re-check and restart it ([`dev`]);
 //! - `weft check [DIR]` explains every problem of an app package;
+//! - `weft types [DIR]` writes the page's TypeScript declarations of the app's message types
+//!   ([`types`]);
 //! - `weft replay …`, `weft inspect …`, `weft status …` are `weft-appd`'s verbs.
 //!
 //! Options and the app directory come in any order (DIR defaults to the current directory).
@@ -19,6 +21,7 @@
 mod core_build;
 mod dev;
 mod new;
+mod types;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -69,6 +72,12 @@ enum Cmd {
         /// debugging: about:debugging, Setup, add the network location localhost:PORT.
         #[arg(long, value_name = "PORT", num_args = 0..=1, require_equals = true, default_missing_value = "6000")]
         devtools: Option<u16>,
+    },
+    /// Write the page's TypeScript declarations of the app's message types
+    /// (ui/weft-app.d.ts, from weft.toml, and ui/weft-channel.d.ts).
+    Types {
+        /// The app directory (default: the current directory).
+        dir: Option<PathBuf>,
     },
     /// Check an app package and explain every problem.
     Check {
@@ -170,6 +179,7 @@ fn main() -> ExitCode {
         Cmd::New { dir, template, name } => new_app(&dir, &template, name),
         Cmd::Run { dir, view, record, no_build } => run(&app_dir(dir), &view, record.as_deref(), no_build),
         Cmd::Dev { dir, view, devtools } => dev::dev(&app_dir(dir), &view, devtools),
+        Cmd::Types { dir } => page_types(&app_dir(dir)),
         Cmd::Check { dir } => appd(&["check".into(), app_dir(dir).display().to_string()]),
         Cmd::Replay { args } => appd(&[vec!["replay".to_owned()], args].concat()),
         Cmd::Inspect { args } => appd(&[vec!["inspect".to_owned()], args].concat()),
@@ -205,6 +215,16 @@ fn new_app(dir: &Path, template: &str, name: Option<String>) -> ExitCode {
                 println!("  {file}");
             }
             println!("run it with: weft run {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn page_types(app_dir: &Path) -> ExitCode {
+    match types::write_page_types(app_dir) {
+        Ok(files) => {
+            println!("weft: wrote {} in {}", files.join(" and "), app_dir.display());
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

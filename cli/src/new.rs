@@ -148,11 +148,7 @@ pub fn write_app(dir: &Path, template: &str, name: &str) -> Result<Vec<String>, 
         .files
         .iter()
         .map(|(path, text)| {
-            let text = if *path == "weft.toml" {
-                rename_app(text, template.app_name, name)
-            } else {
-                text.to_string()
-            };
+            let text = if *path == "weft.toml" { rename_app(text, template.app_name, name) } else { text.to_string() };
             ((*path).to_owned(), text.replace(NAME_PLACEHOLDER, name))
         })
         .collect();

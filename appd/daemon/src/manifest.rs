@@ -187,6 +187,29 @@ impl PackageFiles for DiskFiles {
     }
 }
 
+/// The files of an app directory on disk, a missing `.wasm` reading as a component (its
+/// declarations are read before its core is built).
+struct CoreNotNeeded;
+
+impl PackageFiles for CoreNotNeeded {
+    fn header(&self, path: &Path) -> std::io::Result<[u8; 8]> {
+        match DiskFiles.header(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.extension().is_some_and(|x| x == "wasm") => {
+                Ok(COMPONENT_HEADER)
+            }
+            other => other,
+        }
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        DiskFiles.is_file(path) || path.extension().is_some_and(|x| x == "wasm")
+    }
+
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        DiskFiles.read_to_string(path)
+    }
+}
+
 /// An app directory held in memory: file contents by path (absolute, inside the directory
 /// given to [`AppPackage::from_manifest`]). A missing file reads as `NotFound`.
 #[derive(Clone, Debug, Default)]
@@ -228,6 +251,18 @@ impl AppPackage {
             Err(e) => return Err(PackageErrors(vec![problem(manifest_path.display(), format!("cannot read: {e}"))])),
         };
         Self::from_manifest(dir, &text, &DiskFiles)
+    }
+
+    /// Reads the package in `dir` for its declarations only (`weft types`): as [`AppPackage::load`],
+    /// except that a core component not built yet is no problem.
+    pub fn load_declarations(dir: &Path) -> Result<AppPackage, PackageErrors> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| PackageErrors(vec![problem(dir.display(), format!("cannot open app directory: {e}"))]))?;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| PackageErrors(vec![problem(manifest_path.display(), format!("cannot read: {e}"))]))?;
+        Self::from_manifest(dir, &text, &CoreNotNeeded)
     }
 
     /// Checks the manifest `text` of the package in `dir` (absolute), reading the files it

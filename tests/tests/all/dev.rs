@@ -145,7 +145,7 @@ fn weft_dev_reloads_the_page_and_carries_the_core_state_across_rebuilds() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page = app.join("ui/index.html");
     let lib = app.join("core/src/lib.rs");
-    let shown = r#"document.getElementById("value").textContent = e.data.payload.value;"#;
+    let shown = r#"document.getElementById("value").textContent = String(e.data.payload.value);"#;
     edit(&page, |t| t.replace(shown, &format!("{{ {shown} console.warn(\"SHOWN v1 \" + e.data.payload.value); }}")));
     // The page reports weft dev's error overlay as it comes and goes (its first line).
     let overlay_probe = r#"<script>
@@ -308,7 +308,7 @@ fn weft_dev_started_on_a_broken_core_waits_for_the_fix_then_runs_with_the_evals(
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page = app.join("ui/index.html");
     let lib = app.join("core/src/lib.rs");
-    let shown = r#"document.getElementById("value").textContent = e.data.payload.value;"#;
+    let shown = r#"document.getElementById("value").textContent = String(e.data.payload.value);"#;
     edit(&page, |t| t.replace(shown, &format!("{{ {shown} console.warn(\"SHOWN \" + e.data.payload.value); }}")));
     edit(&lib, |t| t.replace("checked_add(by)", "checked_add(\"one\")"));
 

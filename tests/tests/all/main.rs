@@ -15,6 +15,7 @@ mod hostile;
 mod memory;
 mod messaging;
 mod network;
+mod page_types;
 mod patch_crates;
 mod recorder;
 mod shell;

@@ -1,0 +1,92 @@
+//! The page's TypeScript declarations of the app's message types (`ui/weft-app.d.ts`, written by
+//! `weft types`), and whether they still match the manifest.
+//!
+//! The declarations are generated from the manifest's schemas, so they are the manifest's
+//! copy, and a copy can go stale. The generated file names the digest of what it was made from
+//! (`// weft-messages-digest: …`): the SHA-256 of the message types, their `coalescible` flag
+//! and their schemas, as JSON with sorted keys. `weft check` compares it with the manifest's.
+
+use crate::manifest::{AppPackage, MessageSpec, PackageProblem};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Where the page's declarations live, in the app directory.
+pub const PAGE_TYPES_FILE: &str = "ui/weft-app.d.ts";
+
+/// The line of the generated file that names its digest.
+pub const DIGEST_MARKER: &str = "// weft-messages-digest: ";
+
+/// The digest of the app's message types (see the module docs).
+pub fn messages_digest(app: &AppPackage) -> String {
+    let canonical = serde_json::json!({
+        "ui_events": sorted(&app.ui_events),
+        "state_updates": sorted(&app.state_updates),
+    });
+    let digest = Sha256::digest(sorted_keys(&canonical).to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `weft types`' generator reads: the digest and each direction's schemas by type.
+pub fn generator_input(app: &AppPackage) -> serde_json::Value {
+    let schemas = |messages: &BTreeMap<String, MessageSpec>| -> serde_json::Map<String, serde_json::Value> {
+        messages.iter().map(|(name, spec)| (name.clone(), spec.schema.clone())).collect()
+    };
+    serde_json::json!({
+        "digest": messages_digest(app),
+        "ui_events": schemas(&app.ui_events),
+        "state_updates": schemas(&app.state_updates),
+    })
+}
+
+/// A problem if the app has page declarations made from other message types than its
+/// manifest declares now (none if it has none).
+pub fn stale_page_types(app: &AppPackage) -> Option<PackageProblem> {
+    let path = app.dir.join(PAGE_TYPES_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let recorded = text.lines().find_map(|line| line.strip_prefix(DIGEST_MARKER)).map(str::trim);
+    let current = messages_digest(app);
+    let detail = match recorded {
+        Some(digest) if digest == current => return None,
+        Some(_) => "was generated from other message types than weft.toml declares: run `weft types`",
+        None => "does not say what it was generated from (no weft-messages-digest line): run `weft types`",
+    };
+    Some(PackageProblem { place: PAGE_TYPES_FILE.to_owned(), problem: detail.to_owned() })
+}
+
+fn sorted(messages: &BTreeMap<String, MessageSpec>) -> serde_json::Value {
+    messages
+        .iter()
+        .map(|(name, spec)| {
+            (name.clone(), serde_json::json!({ "coalescible": spec.coalescible, "schema": spec.schema }))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// `value` with every object's keys in order (whatever order the manifest wrote them in).
+fn sorted_keys(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let ordered: BTreeMap<&String, serde_json::Value> = map.iter().map(|(k, v)| (k, sorted_keys(v))).collect();
+            serde_json::Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(all) => serde_json::Value::Array(all.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::test_package;
+    use serde_json::json;
+
+    #[test]
+    fn the_digest_follows_the_schemas_not_their_key_order() {
+        let a = test_package(100, &[("go", false, json!({"type": "object", "required": ["n"]}))], &[]);
+        let b = test_package(100, &[("go", false, json!({"required": ["n"], "type": "object"}))], &[]);
+        let c = test_package(100, &[("go", false, json!({"type": "object"}))], &[]);
+        assert_eq!(messages_digest(&a), messages_digest(&b));
+        assert_ne!(messages_digest(&a), messages_digest(&c));
+    }
+}
