@@ -385,7 +385,7 @@ fn prepare(app_dir: &Path, status: &DevDir) -> bool {
 /// gets the check's report, which says what is wrong with the manifest.
 fn build_and_check(app_dir: &Path) -> Result<(), String> {
     if let Err(e) = core_build::build_core(app_dir, Profile::Dev) {
-        check(app_dir)?;
+        manifest_check(app_dir)?;
         eprintln!("weft: {e}");
         return Err(match e {
             core_build::BuildError::Failed(_, diagnostics) => format!("the core did not build\n\n{diagnostics}"),
@@ -404,6 +404,19 @@ fn refresh_page_types(app_dir: &Path) {
             eprintln!("weft: the page's declarations were not updated: {e}");
         }
     }
+}
+
+/// The manifest's problems, if it has any (the core not considered: it did not build).
+fn manifest_check(app_dir: &Path) -> Result<(), String> {
+    let Err(errors) = weft_appd::manifest::AppPackage::load_declarations(app_dir) else {
+        return Ok(());
+    };
+    let mut said = format!("{}: {} problem(s)\n", app_dir.display(), errors.0.len());
+    for problem in &errors.0 {
+        said.push_str(&format!("  {problem}\n"));
+    }
+    eprint!("{said}");
+    Err(format!("the package has problems\n\n{said}"))
 }
 
 /// `weft-appd check` of the package; `Err` is its report (already printed).

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use weft_appd::manifest::AppPackage;
-use weft_appd::page_types::{generator_input, PAGE_TYPES_FILE};
+use weft_appd::message_digest::{generator_input, PAGE_TYPES_FILE};
 
 /// The generator script, in this WEFT checkout.
 const GENERATOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/types/generate.mjs");

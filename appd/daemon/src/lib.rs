@@ -16,7 +16,7 @@ pub mod control;
 pub mod inspect;
 pub mod manifest;
 mod manifest_keys;
-pub mod page_types;
+pub mod message_digest;
 pub mod recording;
 pub mod registry;
 pub mod replay;

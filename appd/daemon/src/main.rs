@@ -346,8 +346,8 @@ fn replay(recording: PathBuf, app: Option<PathBuf>, core: Option<PathBuf>) -> Ex
 
 fn check(app_dir: &Path) -> ExitCode {
     match AppPackage::load(app_dir) {
-        Ok(app) if weft_appd::page_types::stale_page_types(&app).is_some() => {
-            let problems: Vec<_> = weft_appd::page_types::stale_page_types(&app).into_iter().collect();
+        Ok(app) if !weft_appd::message_digest::stale_copies(&app).is_empty() => {
+            let problems = weft_appd::message_digest::stale_copies(&app);
             eprintln!("{}: {} problem(s)", app_dir.display(), problems.len());
             for p in &problems {
                 eprintln!("  {p}");

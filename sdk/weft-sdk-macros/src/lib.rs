@@ -26,6 +26,12 @@
 //! `weft_sdk::StateUpdate` for each state update (`weft_sdk::Coalescible` where the manifest
 //! says `coalescible = true`). The caller's crate needs `serde` and `serde_json`, which the
 //! generated derives name.
+//!
+//! The core carries what it was built from: a custom section `weft-messages` holding
+//! `weft-messages-digest:<sha256>`, the digest of its message types, their `coalescible` flags
+//! and their schemas. `weft check` computes the same digest from the manifest (appd's
+//! `page_types::messages_digest`), so a core built from other message types than the manifest
+//! declares now is reported exactly.
 
 use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
@@ -78,6 +84,9 @@ struct RawManifest {
 struct Message {
     name: String,
     coalescible: bool,
+    /// The schema as the manifest gives it (what the digest covers).
+    declared: serde_json::Value,
+    /// The schema the Rust types are made from (see the crate docs).
     schema: serde_json::Value,
 }
 
@@ -110,8 +119,17 @@ fn generate(relative: &str) -> Result<TokenStream, String> {
         }
     });
     let tracked = read.iter().map(|p| p.display().to_string());
+    let declaration = format!("weft-messages-digest:{}", digest(&ui_events, &state_updates));
+    let declaration_len = declaration.len();
+    let declaration = proc_macro2::Literal::byte_string(declaration.as_bytes());
     Ok(quote! {
         const _: &[&[u8]] = &[#(::core::include_bytes!(#tracked)),*];
+
+        /// What the core was built from, for `weft check` (see weft-sdk-macros' docs).
+        #[cfg(target_family = "wasm")]
+        #[link_section = "weft-messages"]
+        #[used]
+        static __WEFT_MESSAGES: [u8; #declaration_len] = *#declaration;
 
         /// The payload types of the app's UI events (generated from `weft.toml`).
         #[allow(missing_docs, clippy::all)]
@@ -153,6 +171,35 @@ fn generate(relative: &str) -> Result<TokenStream, String> {
     })
 }
 
+/// The digest of the message types, as weft-appd's `page_types::messages_digest` computes it:
+/// SHA-256 of `{"state_updates": {type: {"coalescible", "schema"}}, "ui_events": {…}}` as compact
+/// JSON with every object's keys sorted.
+fn digest(ui_events: &[Message], state_updates: &[Message]) -> String {
+    use sha2::{Digest, Sha256};
+    let table = |messages: &[Message]| -> serde_json::Value {
+        messages
+            .iter()
+            .map(|m| (m.name.clone(), serde_json::json!({ "coalescible": m.coalescible, "schema": m.declared })))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let canonical =
+        sorted_keys(&serde_json::json!({ "ui_events": table(ui_events), "state_updates": table(state_updates) }));
+    Sha256::digest(canonical.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `value` with every object's keys in order.
+fn sorted_keys(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let ordered: BTreeMap<&String, serde_json::Value> = map.iter().map(|(k, v)| (k, sorted_keys(v))).collect();
+            serde_json::Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(all) => serde_json::Value::Array(all.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Reads the messages of one table, each schema as JSON (a file's relative to `app_dir`).
 fn messages_of(
     table: &str,
@@ -177,7 +224,12 @@ fn messages_of(
                     return Err(format!("{table}.{name}: give exactly one of `schema` and `schema_file` (weft check)"))
                 }
             };
-            Ok(Message { name, coalescible: message.coalescible, schema: without_string_constraints(schema) })
+            Ok(Message {
+                name,
+                coalescible: message.coalescible,
+                schema: without_string_constraints(schema.clone()),
+                declared: schema,
+            })
         })
         .collect()
 }

@@ -1,10 +1,17 @@
-//! The page's TypeScript declarations of the app's message types (`ui/weft-app.d.ts`, written by
-//! `weft types`), and whether they still match the manifest.
+//! The digest of an app's message types, and the two copies of them that carry it.
 //!
-//! The declarations are generated from the manifest's schemas, so they are the manifest's
-//! copy, and a copy can go stale. The generated file names the digest of what it was made from
-//! (`// weft-messages-digest: …`): the SHA-256 of the message types, their `coalescible` flag
-//! and their schemas, as JSON with sorted keys. `weft check` compares it with the manifest's.
+//! The manifest is the source of the message types. Two things are generated from it and can
+//! fall behind it:
+//!
+//! - the page's TypeScript declarations (`ui/weft-app.d.ts`, written by `weft types`), whose
+//!   first lines say `// weft-messages-digest: …`;
+//! - a core built with the SDK, whose custom section `weft-messages` says
+//!   `weft-messages-digest:…` (the SDK's macro computes the same digest while it generates the
+//!   core's types).
+//!
+//! The digest is the SHA-256 of the message types, their `coalescible` flags and their
+//! schemas, as compact JSON with every object's keys sorted. `weft check` compares each copy's
+//! digest with the manifest's.
 
 use crate::manifest::{AppPackage, MessageSpec, PackageProblem};
 use sha2::{Digest, Sha256};
@@ -15,6 +22,9 @@ pub const PAGE_TYPES_FILE: &str = "ui/weft-app.d.ts";
 
 /// The line of the generated file that names its digest.
 pub const DIGEST_MARKER: &str = "// weft-messages-digest: ";
+
+/// What a core built with the SDK carries, followed by the digest (64 hex digits).
+pub const CORE_DIGEST_MARKER: &[u8] = b"weft-messages-digest:";
 
 /// The digest of the app's message types (see the module docs).
 pub fn messages_digest(app: &AppPackage) -> String {
@@ -51,6 +61,29 @@ pub fn stale_page_types(app: &AppPackage) -> Option<PackageProblem> {
         None => "does not say what it was generated from (no weft-messages-digest line): run `weft types`",
     };
     Some(PackageProblem { place: PAGE_TYPES_FILE.to_owned(), problem: detail.to_owned() })
+}
+
+/// A problem if the app's core was built with the SDK from other message types than the
+/// manifest declares now (none for a core that does not say, such as one without the SDK).
+pub fn stale_core(app: &AppPackage) -> Option<PackageProblem> {
+    let bytes = std::fs::read(&app.core_path).ok()?;
+    let at = bytes.windows(CORE_DIGEST_MARKER.len()).position(|w| w == CORE_DIGEST_MARKER)?;
+    let digest = bytes.get(at + CORE_DIGEST_MARKER.len()..at + CORE_DIGEST_MARKER.len() + 64)?;
+    if digest == messages_digest(app).as_bytes() {
+        return None;
+    }
+    let place = app.core_path.file_name().map_or("core".to_owned(), |n| n.to_string_lossy().into_owned());
+    Some(PackageProblem {
+        place,
+        problem: "was built from other message types than weft.toml declares: rebuild the core (weft run or weft dev \
+                  build it)"
+            .to_owned(),
+    })
+}
+
+/// Every copy of the message types that has fallen behind the manifest.
+pub fn stale_copies(app: &AppPackage) -> Vec<PackageProblem> {
+    stale_core(app).into_iter().chain(stale_page_types(app)).collect()
 }
 
 fn sorted(messages: &BTreeMap<String, MessageSpec>) -> serde_json::Value {

@@ -1,5 +1,6 @@
-//! `weft types`: the page's TypeScript declarations generated from the manifest, checked with the
-//! pinned `tsc` (cli/types), and `weft check` noticing when they fall behind the manifest.
+//! One source for the app's message types, the manifest: the page's TypeScript declarations
+//! generated from it (`weft types`, checked with the pinned `tsc` of cli/types), the core's
+//! types generated from it (the SDK), and `weft check` noticing when either falls behind it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -120,7 +121,48 @@ fn check_reports_declarations_the_manifest_has_moved_on_from_until_they_are_writ
         said(&out)
     );
     weft_types(app.path());
-    assert!(check().status.success(), "{}", said(&check()));
+    // (The copied core.wasm still carries the old message types: check names it alone now.)
+    let out = check();
+    assert!(!said(&out).contains("ui/weft-app.d.ts"), "written again, the declarations are current:\n{}", said(&out));
+    assert!(said(&out).contains("core.wasm: was built from other message types"), "{}", said(&out));
     let declarations = std::fs::read_to_string(app.path().join("ui/weft-app.d.ts")).expect("d.ts");
     assert!(declarations.contains("\"increment\": WeftAppUiEvent.Increment;"), "{declarations}");
+}
+
+#[test]
+fn check_reports_a_core_built_from_other_message_types_until_it_is_rebuilt() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("typed");
+    let weft = |args: &[&str]| {
+        run(Command::new(bin("weft"))
+            .args(args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("CARGO_NET_OFFLINE", "true"))
+    };
+    let app_arg = app.display().to_string();
+    let shot = root.path().join("shot.png").display().to_string();
+    let out = weft(&["new", &app_arg]);
+    assert!(out.status.success(), "{}", said(&out));
+    let out = weft(&["run", &app_arg, "--screenshot", &shot]);
+    assert!(out.status.success(), "{}", said(&out));
+    let out = weft(&["check", &app_arg]);
+    assert!(out.status.success(), "a core built from the manifest passes: {}", said(&out));
+
+    // The schema changes (the Rust type stays i64, so it would still compile), the core is not
+    // rebuilt: check names it.
+    let manifest = app.join("weft.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, text.replace("maximum = 1000000", "maximum = 5")).expect("edit");
+    let out = weft(&["check", &app_arg]);
+    assert!(!out.status.success());
+    assert!(
+        said(&out).contains("core.wasm: was built from other message types than weft.toml declares: rebuild the core"),
+        "{}",
+        said(&out)
+    );
+    let out = weft(&["run", &app_arg, "--screenshot", &shot]);
+    assert!(out.status.success(), "{}", said(&out));
+    let out = weft(&["check", &app_arg]);
+    assert!(out.status.success(), "rebuilt: {}", said(&out));
 }
