@@ -320,3 +320,29 @@ fn weft_dev_started_on_a_broken_core_waits_for_the_fix_then_runs_with_the_evals(
     // The first run that starts is the one the --eval scripts act in.
     dev.until("SHOWN 2");
 }
+
+#[test]
+fn weft_dev_keeps_the_pages_declarations_current_with_the_manifest() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("typed-dev");
+    let out = Command::new(bin("weft")).arg("new").arg(&app).output().expect("weft new");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin("weft")).arg("types").arg(&app).output().expect("weft types");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let declarations = app.join("ui/weft-app.d.ts");
+    let before = std::fs::read_to_string(&declarations).expect("d.ts");
+
+    let mut dev = Dev::start(&app, &["--headless"]);
+    dev.until("session open");
+    edit(&app.join("weft.toml"), |t| t.replace("maximum = 1000000", "maximum = 5"));
+    dev.until("restarting the app");
+    dev.until("session open");
+    let after = std::fs::read_to_string(&declarations).expect("d.ts");
+    assert_ne!(after, before, "weft dev wrote the declarations again");
+    let out = Command::new(bin("weft")).arg("check").arg(&app).output().expect("weft check");
+    assert!(
+        out.status.success(),
+        "the declarations and the core follow the manifest:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -166,3 +166,66 @@ fn check_reports_a_core_built_from_other_message_types_until_it_is_rebuilt() {
     let out = weft(&["check", &app_arg]);
     assert!(out.status.success(), "rebuilt: {}", said(&out));
 }
+
+#[test]
+fn a_schema_change_the_core_no_longer_matches_stops_its_build_where_the_core_uses_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = root.path().join("typed");
+    let app_arg = app.display().to_string();
+    let out = run(Command::new(bin("weft")).args(["new", &app_arg]));
+    assert!(out.status.success(), "{}", said(&out));
+    // `by` must be positive now: its Rust type becomes NonZeroU64, which the counter's i64
+    // arithmetic does not take.
+    let manifest = app.join("weft.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let edited = text.replace("minimum = -1000000", "minimum = 1");
+    assert_ne!(edited, text);
+    std::fs::write(&manifest, edited).expect("edit");
+    let shot = root.path().join("shot.png").display().to_string();
+    let out = run(Command::new(bin("weft"))
+        .args(["run", &app_arg, "--screenshot", &shot])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("CARGO_NET_OFFLINE", "true"));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("error[E0308]"), "{}", said(&out));
+    assert!(said(&out).contains("src/lib.rs"), "the error points at the core's code:\n{}", said(&out));
+}
+
+#[test]
+fn the_sdk_generates_the_types_of_every_examples_manifest() {
+    // echo: `{}` schemas (any JSON: a newtype each) and one name in both directions; hostile:
+    // many types; both examples' own cores use the raw WIT world, so this is their SDK build.
+    for (example, uses) in [
+        (
+            "echo",
+            "let _ = (state_updates::Echo(serde_json::Value::Null), state_updates::Strict(serde_json::json!(1)));\n\
+             if let UiEvent::Echo(ui_events::Echo(value)) = &event { let _ = value; }",
+        ),
+        ("hostile", "if let UiEvent::FloodKeyed(_) = &event { let _: Option<state_updates::FloodDone> = None; }"),
+    ] {
+        let root = tempfile::tempdir().expect("tempdir");
+        let app = root.path().join(example);
+        let app_arg = app.display().to_string();
+        let out = run(Command::new(bin("weft")).args(["new", &app_arg, "--template", "blank"]));
+        assert!(out.status.success(), "{}", said(&out));
+        std::fs::copy(example_app(example).join("weft.toml"), app.join("weft.toml")).expect("manifest");
+        let core = format!(
+            "weft_sdk::messages!();\nuse weft_sdk::{{App, Result, Updates}};\n#[derive(Default)]\nstruct Core;\n\
+             impl App for Core {{\n  type Event = UiEvent;\n  fn handle(&mut self, event: UiEvent, _updates: &mut Updates) -> Result {{\n\
+             {uses}\n    let _ = event;\n    Ok(())\n  }}\n}}\nweft_sdk::export!(Core);\n"
+        );
+        std::fs::write(app.join("core/src/lib.rs"), core).expect("lib.rs");
+        let out = run(Command::new("cargo")
+            .args(["build", "--release", "--offline", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(app.join("core/Cargo.toml"))
+            .env(
+                "CARGO_TARGET_DIR",
+                std::env::var_os("WEFT_CORES_TARGET_DIR").map_or_else(
+                    || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/weft/target-cores"),
+                    PathBuf::from,
+                ),
+            ));
+        assert!(out.status.success(), "{example}'s manifest through the SDK:\n{}", said(&out));
+    }
+}
