@@ -15,6 +15,8 @@
 //! - [`deterministic`]: the clocks and random numbers a core gets without capabilities.
 //! - [`logging`]: the process's tracing subscriber.
 
+pub mod confine;
+pub mod confinement_probe;
 pub mod deterministic;
 pub mod guest_output;
 pub mod link;

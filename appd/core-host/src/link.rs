@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use weft_ipc::frames::{BrokerToCore, CoreHello, CoreToBroker, CoreWelcome};
-use weft_ipc::transport::{self, Bootstrap, Drained, Inbound, Outbox, OutboxError, Writes};
+use weft_ipc::transport::{self, BatchReceiver, BatchSender, Bootstrap, Drained, Inbound, Outbox, OutboxError, Writes};
 
 /// The name given to the outbox (its writer thread is `weft-out-core`).
 pub const OUTBOX_NAME: &str = "core";
@@ -79,11 +79,29 @@ pub struct Joined {
     pub inbound: Receiver<Vec<Inbound<BrokerToCore>>>,
 }
 
+/// A session whose handshake is done and whose threads are not started yet.
+pub struct Handshake {
+    /// The broker's welcome.
+    pub welcome: CoreWelcome,
+    early: VecDeque<BrokerToCore>,
+    sender: BatchSender<CoreToBroker>,
+    from_broker: BatchReceiver<BrokerToCore>,
+}
+
+fn fail(what: &str, e: &dyn std::fmt::Display) -> JoinError {
+    JoinError::Failed(format!("{what}: {e}"))
+}
+
 /// Connects to the broker, says hello, waits for the welcome, and starts the outbox and the
 /// reader thread. `session_closed` is set by the reader thread as soon as it sees the
 /// session's end (before the main loop gets to it), so a running core learns at once.
 pub fn join(bootstrap: &Bootstrap, session_closed: Arc<AtomicBool>) -> Result<Joined, JoinError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| JoinError::Failed(format!("{what}: {e}"));
+    handshake(bootstrap)?.start(session_closed)
+}
+
+/// Connects to the broker, says hello and waits for the welcome, on this thread only: no
+/// thread is started (see [`Handshake::start`]).
+pub fn handshake(bootstrap: &Bootstrap) -> Result<Handshake, JoinError> {
     let sender = transport::connect::<CoreToBroker>(&bootstrap.server_name)
         .map_err(|e| fail("cannot connect to the broker", &e))?;
     let (to_core, from_broker) =
@@ -117,7 +135,24 @@ pub fn join(bootstrap: &Bootstrap, session_closed: Arc<AtomicBool>) -> Result<Jo
             welcome.session_id, bootstrap.session_id
         )));
     }
+    Ok(Handshake { welcome, early, sender, from_broker })
+}
 
+impl Handshake {
+    /// Starts the outbox's writer and the reader thread (see [`join`]).
+    pub fn start(self, session_closed: Arc<AtomicBool>) -> Result<Joined, JoinError> {
+        let Handshake { welcome, early, sender, from_broker } = self;
+        start_threads(welcome, early, sender, from_broker, session_closed)
+    }
+}
+
+fn start_threads(
+    welcome: CoreWelcome,
+    early: VecDeque<BrokerToCore>,
+    sender: BatchSender<CoreToBroker>,
+    from_broker: BatchReceiver<BrokerToCore>,
+    session_closed: Arc<AtomicBool>,
+) -> Result<Joined, JoinError> {
     let terminal_sender = sender.clone();
     let terminal: TerminalSend = Box::new(move |frames| terminal_sender.send(frames).map_err(|e| e.to_string()));
     let capacity = (welcome.limits.outbox_capacity as usize).saturating_mul(2).saturating_add(OUTBOX_HEADROOM);

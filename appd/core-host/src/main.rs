@@ -33,6 +33,9 @@ fn run() -> i32 {
     logging::init();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let core_path = match args.as_slice() {
+        [flag, file, port, pid] if flag == "--confinement-probe" => {
+            return weft_core_host::confinement_probe::run(file.as_ref(), port, pid);
+        }
         [path] if path != "--help" && path != "-h" => PathBuf::from(path),
         _ => {
             eprintln!(

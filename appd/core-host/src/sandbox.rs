@@ -136,7 +136,9 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
     config: SandboxConfig,
-    ticker: Arc<EpochTicker>,
+    /// Started by the first instance, so that loading a core starts no thread (the core host
+    /// confines itself between the two, and threads started later inherit that).
+    ticker: std::sync::Mutex<Option<Arc<EpochTicker>>>,
     cache: Option<ModuleCache>,
 }
 
@@ -146,7 +148,7 @@ pub struct LoadedCore {
 }
 
 impl Sandbox {
-    /// Creates the engine, the linker (WASI p2 + `weft:app/host`) and the epoch ticker.
+    /// Creates the engine and the linker (WASI p2 + `weft:app/host`); no thread yet.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
@@ -158,9 +160,20 @@ impl Sandbox {
             .map_err(|e| SandboxError::Engine(format!("weft:app/host@0.2.0: {e:?}")))?;
         bindings_0_1::Core::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |h| h)
             .map_err(|e| SandboxError::Engine(format!("weft:app/host@0.1.0: {e:?}")))?;
-        let ticker =
-            EpochTicker::start(engine.clone()).map_err(|e| SandboxError::Engine(format!("epoch ticker: {e}")))?;
-        Ok(Sandbox { engine, linker, config, ticker: Arc::new(ticker), cache: None })
+        Ok(Sandbox { engine, linker, config, ticker: std::sync::Mutex::new(None), cache: None })
+    }
+
+    /// The epoch ticker, started on first use.
+    fn ticker(&self) -> Result<Arc<EpochTicker>, SandboxError> {
+        let mut ticker = weft_ipc::lock(&self.ticker);
+        if let Some(running) = ticker.as_ref() {
+            return Ok(running.clone());
+        }
+        let started = Arc::new(
+            EpochTicker::start(self.engine.clone()).map_err(|e| SandboxError::Engine(format!("epoch ticker: {e}")))?,
+        );
+        *ticker = Some(started.clone());
+        Ok(started)
     }
 
     /// Loads cores through `cache` (see [`crate::module_cache`]); `None` compiles every time.
@@ -211,6 +224,8 @@ impl Sandbox {
         outbox: StateOutbox,
         session_closed: Arc<AtomicBool>,
     ) -> Result<CoreInstance, SandboxError> {
+        // Running before the core's start functions run: they have a deadline too.
+        let ticker = self.ticker()?;
         let log = GuestLog::new();
         let limits = &self.config.limits;
         let store_limits = StoreLimitsBuilder::new()
@@ -250,7 +265,7 @@ impl Sandbox {
             deadline_ticks,
             max_memory_bytes: limits.max_memory_bytes,
             log,
-            _ticker: self.ticker.clone(),
+            _ticker: ticker,
         })
     }
 

@@ -2,10 +2,11 @@
 //! `handle-event`, state updates out as credit allows, credit back for every event consumed —
 //! until the broker ends the session or the core faults.
 
+use crate::confine;
 use crate::guest_output::truncate_at_char_boundary;
 use crate::link::{self, BrokerLink, JoinError, Joined, SendError};
 use crate::module_cache::ModuleCache;
-use crate::sandbox::{CoreInstance, GuestFault, Sandbox, SandboxConfig};
+use crate::sandbox::{CoreInstance, GuestFault, LoadedCore, Sandbox, SandboxConfig};
 use crate::state_outbox::StateOutbox;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -45,7 +46,29 @@ pub enum Outcome {
 /// over, after the last frames have left.
 pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
     let session_closed = Arc::new(AtomicBool::new(false));
-    let Joined { welcome, early, link, inbound } = match link::join(bootstrap, session_closed.clone()) {
+    // Everything that needs a file happens first, on this thread: the handshake, then loading
+    // the core (the module cache). Then the core host confines itself, before any thread
+    // starts (the link's, the epoch ticker's), so that every thread is confined.
+    let handshake = match link::handshake(bootstrap) {
+        Ok(handshake) => handshake,
+        Err(JoinError::Ended(detail)) => {
+            tracing::debug!(%detail, "session ended before it started");
+            return Outcome::Ended;
+        }
+        Err(JoinError::Failed(detail)) => {
+            tracing::error!(%detail, "cannot join the session");
+            return Outcome::JoinFailed(detail);
+        }
+    };
+    let config = SandboxConfig::from_welcome(&handshake.welcome);
+    let loaded = load_core(core_path, config);
+    let confined = if confine::opted_out() {
+        tracing::warn!("{}=1: the core host runs UNCONFINED (for debugging only)", confine::OPT_OUT);
+        Ok(None)
+    } else {
+        confine::confine().map(Some)
+    };
+    let Joined { welcome, early, link, inbound } = match handshake.start(session_closed.clone()) {
         Ok(joined) => joined,
         Err(JoinError::Ended(detail)) => {
             tracing::debug!(%detail, "session ended before it started");
@@ -69,8 +92,19 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
         welcome.initial_credit,
         welcome.max_message_bytes,
     );
-    let config = SandboxConfig::from_welcome(&welcome);
-    let mut core = match start_core(core_path, config, outbox, session_closed) {
+    match &confined {
+        Ok(Some(confinement)) => tracing::debug!(?confinement, "confined"),
+        Ok(None) => {}
+        Err(e) => {
+            let detail = format!("the core host cannot confine itself: {e}");
+            tracing::error!(%detail, "refusing to run the core");
+            link.close(vec![CoreToBroker::Lifecycle(CoreLifecycle::StartFailed(detail.clone()))]);
+            return Outcome::StartFailed(detail);
+        }
+    }
+    let instance = loaded
+        .and_then(|(sandbox, core)| sandbox.instantiate(&core, outbox, session_closed).map_err(|e| e.to_string()));
+    let mut core = match instance {
         Ok(core) => core,
         Err(detail) => {
             let detail = bounded(&detail);
@@ -136,16 +170,12 @@ fn log_page_attached(outcome: Option<Result<(), String>>) {
     }
 }
 
-/// Loads, links and instantiates the core; the error is the `StartFailed` detail.
-fn start_core(
-    core_path: &Path,
-    config: SandboxConfig,
-    outbox: StateOutbox,
-    session_closed: Arc<AtomicBool>,
-) -> Result<CoreInstance, String> {
+/// Loads and links the core (through the module cache), starting no thread; the error is the
+/// `StartFailed` detail.
+fn load_core(core_path: &Path, config: SandboxConfig) -> Result<(Sandbox, LoadedCore), String> {
     let sandbox = Sandbox::new(config).map_err(|e| e.to_string())?.with_module_cache(ModuleCache::from_env());
     let loaded = sandbox.load_file(core_path).map_err(|e| e.to_string())?;
-    sandbox.instantiate(&loaded, outbox, session_closed).map_err(|e| e.to_string())
+    Ok((sandbox, loaded))
 }
 
 /// Reports a fault as the last frame and turns it into the outcome.

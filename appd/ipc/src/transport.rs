@@ -159,6 +159,8 @@ pub type BatchChannel<T> = (IpcSender<Vec<T>>, IpcReceiver<Vec<T>>);
 
 /// The receiving end of a channel whose messages are batches of `T` (for a reader thread).
 pub type BatchReceiver<T> = IpcReceiver<Vec<T>>;
+/// The sending end of a channel of frame batches.
+pub type BatchSender<T> = IpcSender<Vec<T>>;
 
 /// Creates a fresh channel whose messages are batches of `T`.
 pub fn channel<T: Serialize + DeserializeOwned>() -> Result<BatchChannel<T>, TransportError> {

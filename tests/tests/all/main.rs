@@ -5,6 +5,7 @@
 mod backpressure;
 mod chaos;
 mod cli;
+mod confinement;
 mod control;
 mod core_swap;
 mod dev;

@@ -1,0 +1,106 @@
+//! The core host gives up its authority before any guest code runs.
+//!
+//! By then it has read its bootstrap, joined the session and loaded (compiled, or read from the
+//! module cache) the core. What it does afterwards needs no file and no network: it talks to
+//! appd over the channel it already holds. So, on the main thread and before the session's
+//! threads start (they inherit all of it; Linux confines per thread):
+//!
+//! - every descriptor past stdio that names a file or directory is closed: the core host keeps
+//!   none (an inherited one would be a way around Landlock, which checks paths at open);
+//! - `no_new_privs`: nothing it could exec gains privileges;
+//! - Landlock (the `landlock` crate of the Landlock project), every right it knows handled and
+//!   none granted: no file or directory can be opened, created, executed or removed; no TCP
+//!   port can be bound or connected to; no abstract Unix socket or signal reaches outside.
+//!   Ptrace of any process outside the sandbox is refused too.
+//!
+//! A kernel without Landlock gets no filesystem confinement: the core host then refuses to run
+//! the core, unless confinement is turned off for debugging (`WEFT_UNCONFINED=1`, warned about
+//! on every run).
+
+use landlock::{Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetStatus, Scope, ABI};
+use serde::Serialize;
+
+/// The environment variable that turns confinement off (for debugging; never set by WEFT).
+pub const OPT_OUT: &str = "WEFT_UNCONFINED";
+
+/// The newest Landlock ABI this build knows; an older kernel enforces what it has.
+const NEWEST_ABI: ABI = ABI::V6;
+
+/// How the core host is confined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Confinement {
+    /// `no_new_privs` is set.
+    pub no_new_privs: bool,
+    /// `fully-enforced` (every right this build knows), `partially-enforced` (an older kernel).
+    pub landlock: &'static str,
+}
+
+/// Why the core host could not confine itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    /// `prctl(PR_SET_NO_NEW_PRIVS)` failed.
+    #[error("cannot set no_new_privs: {0}")]
+    NoNewPrivs(std::io::Error),
+    /// The Landlock ruleset could not be made or applied.
+    #[error("Landlock: {0}")]
+    Landlock(String),
+    /// The kernel enforces no Landlock at all.
+    #[error("this kernel does not enforce Landlock (set {OPT_OUT}=1 to run the core unconfined, for debugging)")]
+    NoLandlock,
+}
+
+/// Confines the calling thread and the threads it starts later (see the module docs).
+pub fn confine() -> Result<Confinement, ConfineError> {
+    close_file_descriptors();
+    // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(ConfineError::NoNewPrivs(std::io::Error::last_os_error()));
+    }
+    let landlock = |e: &dyn std::fmt::Display| ConfineError::Landlock(e.to_string());
+    let status = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(NEWEST_ABI))
+        .map_err(|e| landlock(&e))?
+        .handle_access(AccessNet::from_all(NEWEST_ABI))
+        .map_err(|e| landlock(&e))?
+        .scope(Scope::from_all(NEWEST_ABI))
+        .map_err(|e| landlock(&e))?
+        .create()
+        .map_err(|e| landlock(&e))?
+        .restrict_self()
+        .map_err(|e| landlock(&e))?;
+    let landlock = match status.ruleset {
+        RulesetStatus::FullyEnforced => "fully-enforced",
+        RulesetStatus::PartiallyEnforced => "partially-enforced",
+        RulesetStatus::NotEnforced => return Err(ConfineError::NoLandlock),
+    };
+    Ok(Confinement { no_new_privs: true, landlock })
+}
+
+/// Closes the descriptors past stdio that name a file or directory (`/proc/self/fd` links that
+/// are paths, other than memfds): sockets, pipes and anonymous objects stay.
+fn close_file_descriptors() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return };
+    let named: Vec<libc::c_int> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let fd: libc::c_int = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let is_path = target.is_absolute() && !target.starts_with("/memfd:") && !target.starts_with("/proc/");
+            (fd > 2 && is_path).then_some(fd)
+        })
+        .collect();
+    for fd in named {
+        tracing::debug!(fd, "closing an inherited descriptor onto the filesystem");
+        // SAFETY: closes a descriptor this process holds and no Rust object owns (the core host
+        // opens no file it keeps; these were inherited).
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Whether confinement was turned off (`WEFT_UNCONFINED` set to anything but `0` or empty).
+pub fn opted_out() -> bool {
+    std::env::var_os(OPT_OUT).is_some_and(|v| !v.is_empty() && v != "0")
+}
