@@ -18,7 +18,6 @@
 //! on every run).
 
 use landlock::{Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetStatus, Scope, ABI};
-use serde::Serialize;
 
 /// The environment variable that turns confinement off (for debugging; never set by WEFT).
 pub const OPT_OUT: &str = "WEFT_UNCONFINED";
@@ -26,13 +25,28 @@ pub const OPT_OUT: &str = "WEFT_UNCONFINED";
 /// The newest Landlock ABI this build knows; an older kernel enforces what it has.
 const NEWEST_ABI: ABI = ABI::V6;
 
-/// How the core host is confined.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Confinement {
-    /// `no_new_privs` is set.
-    pub no_new_privs: bool,
-    /// `fully-enforced` (every right this build knows), `partially-enforced` (an older kernel).
-    pub landlock: &'static str,
+/// How the core host is confined: the report appd shows.
+pub type Confinement = weft_ipc::frames::CoreConfinement;
+
+/// The report of a core host that was not confined (`WEFT_UNCONFINED`).
+pub fn unconfined() -> Confinement {
+    Confinement { no_new_privs: false, landlock: "off".into(), landlock_abi: kernel_landlock_abi() }
+}
+
+/// The kernel's Landlock ABI version (0 without Landlock).
+pub fn kernel_landlock_abi() -> u32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: landlock_create_ruleset with a null attribute, size 0 and the VERSION flag only
+    // returns the ABI version (or -1); it creates nothing and touches no memory.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    u32::try_from(abi).unwrap_or(0)
 }
 
 /// Why the core host could not confine itself.
@@ -74,7 +88,7 @@ pub fn confine() -> Result<Confinement, ConfineError> {
         RulesetStatus::PartiallyEnforced => "partially-enforced",
         RulesetStatus::NotEnforced => return Err(ConfineError::NoLandlock),
     };
-    Ok(Confinement { no_new_privs: true, landlock })
+    Ok(Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi: kernel_landlock_abi() })
 }
 
 /// Closes the descriptors past stdio that name a file or directory (`/proc/self/fd` links that

@@ -92,16 +92,19 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
         welcome.initial_credit,
         welcome.max_message_bytes,
     );
-    match &confined {
-        Ok(Some(confinement)) => tracing::debug!(?confinement, "confined"),
-        Ok(None) => {}
+    let confinement = match confined {
+        Ok(Some(confinement)) => {
+            tracing::debug!(?confinement, "confined");
+            confinement
+        }
+        Ok(None) => confine::unconfined(),
         Err(e) => {
             let detail = format!("the core host cannot confine itself: {e}");
             tracing::error!(%detail, "refusing to run the core");
             link.close(vec![CoreToBroker::Lifecycle(CoreLifecycle::StartFailed(detail.clone()))]);
             return Outcome::StartFailed(detail);
         }
-    }
+    };
     let instance = loaded
         .and_then(|(sandbox, core)| sandbox.instantiate(&core, outbox, session_closed).map_err(|e| e.to_string()));
     let mut core = match instance {
@@ -132,7 +135,7 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
     let pending = early.into_iter().map(Inbound::Frame).collect();
     let mut session =
         Session { link, inbound, pending, core, rejected: 0, backpressure_reported: 0, page_attached: false };
-    let outcome = session.start().and_then(|()| session.relay());
+    let outcome = session.start(confinement).and_then(|()| session.relay());
     session.finish(outcome)
 }
 
@@ -235,8 +238,9 @@ struct Session {
 }
 
 impl Session {
-    /// Ready, the UI-event window, and whatever `init` emitted.
-    fn start(&mut self) -> Result<(), Stop> {
+    /// How the core host is confined, Ready, the UI-event window, and whatever `init` emitted.
+    fn start(&mut self, confinement: confine::Confinement) -> Result<(), Stop> {
+        self.link.queue(CoreToBroker::Confined(confinement));
         self.link.queue(CoreToBroker::Lifecycle(CoreLifecycle::Ready));
         self.link.queue(CoreToBroker::Credit(DEFAULT_WINDOW));
         tracing::debug!("core ready");

@@ -124,7 +124,15 @@ impl Broker {
         self.pending.is_empty() && (self.from_core)(period).is_none()
     }
 
+    /// The confinement report, then `Ready` and the UI-event window.
     fn expect_ready(&mut self) {
+        match self.next() {
+            CoreToBroker::Confined(confinement) => {
+                assert!(confinement.no_new_privs, "{confinement:?}");
+                assert_ne!(confinement.landlock, "off", "{confinement:?}");
+            }
+            other => panic!("expected the confinement report, got {other:?}"),
+        }
         assert!(matches!(self.next(), CoreToBroker::Lifecycle(CoreLifecycle::Ready)));
         match self.next() {
             CoreToBroker::Credit(credit) => assert_eq!(credit, DEFAULT_WINDOW),

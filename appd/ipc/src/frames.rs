@@ -221,6 +221,20 @@ pub enum CoreToBroker {
     Credit(Credit),
     /// A lifecycle report.
     Lifecycle(CoreLifecycle),
+    /// How the core host confined itself (sent once, before `Ready`).
+    Confined(CoreConfinement),
+}
+
+/// How a core host is confined at the OS level (`weft-appd status --json` shows it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreConfinement {
+    /// `no_new_privs` is set.
+    pub no_new_privs: bool,
+    /// Landlock: `fully-enforced`, `partially-enforced` (an older kernel), or `off`
+    /// (`WEFT_UNCONFINED`).
+    pub landlock: String,
+    /// The kernel's Landlock ABI version (0: none).
+    pub landlock_abi: u32,
 }
 
 /// A frame from the broker to the core host.
@@ -298,6 +312,7 @@ impl WireSize for CoreToBroker {
                 | CoreLifecycle::DeadlineExceeded(text)
                 | CoreLifecycle::EventFailed { error: text, .. },
             ) => FRAME_OVERHEAD + text.len(),
+            CoreToBroker::Confined(confinement) => FRAME_OVERHEAD + confinement.landlock.len(),
             CoreToBroker::Lifecycle(CoreLifecycle::Ready) | CoreToBroker::Credit(_) => FRAME_OVERHEAD,
         }
     }

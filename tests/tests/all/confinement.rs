@@ -65,6 +65,13 @@ fn in_a_live_session_every_core_host_thread_is_confined_and_no_file_is_held_open
     let mut peer = daemon.launch(app.path());
     peer.send("echo", serde_json::json!({"n": 1}));
     peer.until(|e| matches!(e, weft_tests::peer::Event::Message { .. }));
+    // `weft-appd status --json` shows it, as the core host reported it.
+    let status = daemon
+        .wait_for_status(&peer.session_id, "the core's confinement", |s| !s["stats"]["core_confinement"].is_null());
+    let confinement = &status["stats"]["core_confinement"];
+    assert_eq!(confinement["no_new_privs"], true, "{status:#}");
+    assert_eq!(confinement["landlock"], "fully-enforced", "{status:#}");
+    assert!(confinement["landlock_abi"].as_u64().is_some_and(|abi| abi >= 6), "{status:#}");
     let statuses = thread_statuses(peer.core_pid);
     assert!(statuses.len() >= 3, "the main thread and the link's threads: {}", statuses.len());
     for status in &statuses {

@@ -122,7 +122,7 @@ impl CoreRun {
                 Ok(())
             }
             CoreToBroker::Lifecycle(CoreLifecycle::Ready) => Err("the core reported ready twice".into()),
-            CoreToBroker::Credit(_) => Ok(()),
+            CoreToBroker::Credit(_) | CoreToBroker::Confined(_) => Ok(()),
             CoreToBroker::Hello(_) => Err("a second hello from the core host".into()),
         }
     }

@@ -117,6 +117,8 @@ pub struct BrokerStats {
     pub core_ready: bool,
     /// Times a new core took the session over (`swap-core`).
     pub core_swaps: u64,
+    /// How the core host confined itself at the OS level (as it reported).
+    pub core_confinement: Option<weft_ipc::frames::CoreConfinement>,
     /// Whether the UI endpoint is connected.
     pub ui_connected: bool,
 }
@@ -322,6 +324,10 @@ impl Broker {
         match frame {
             CoreToBroker::Hello(_) => violation("a second hello from the core"),
             CoreToBroker::Lifecycle(report) => self.on_core_lifecycle(report, out),
+            CoreToBroker::Confined(confinement) => {
+                self.set_core_confinement(confinement);
+                Flow::Continue
+            }
             CoreToBroker::Credit(credit) => {
                 self.core_window.grant(credit);
                 let mut confirmed = 0;

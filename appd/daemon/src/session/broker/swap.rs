@@ -46,6 +46,12 @@ impl Broker {
         self.core_held
     }
 
+    /// Notes how the core host confined itself (for status).
+    pub fn set_core_confinement(&mut self, confinement: weft_ipc::frames::CoreConfinement) {
+        tracing::debug!(?confinement, "the core host's confinement");
+        self.stats.core_confinement = Some(confinement);
+    }
+
     /// How long a core may take to report ready (a new one too).
     pub fn startup_timeout(&self) -> std::time::Duration {
         self.cfg.startup_timeout

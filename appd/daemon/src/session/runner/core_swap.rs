@@ -57,6 +57,8 @@ struct Incoming {
     carried_ui_events: u64,
     not_carried: Option<String>,
     reply: Reply,
+    /// How it confined itself (reported before `Ready`).
+    confinement: Option<weft_ipc::frames::CoreConfinement>,
 }
 
 impl SwapState {
@@ -155,6 +157,7 @@ impl Runner {
             carried_ui_events,
             not_carried: swap.not_carried,
             reply,
+            confinement: None,
         });
         self.swap.new_reader = Some((generation, end.receiver));
         let mut flow = Flow::Continue;
@@ -180,6 +183,12 @@ impl Runner {
             return Flow::Continue;
         }
         let failure = match inbound {
+            Inbound::Frame(CoreToBroker::Confined(confinement)) => {
+                if let Some(incoming) = self.swap.incoming.as_mut() {
+                    incoming.confinement = Some(confinement);
+                }
+                return Flow::Continue;
+            }
             Inbound::Frame(CoreToBroker::Lifecycle(CoreLifecycle::Ready)) => {
                 self.commit_swap(now, out);
                 return Flow::Continue;
@@ -238,6 +247,9 @@ impl Runner {
         self.swap.retiring.push((old_core, now));
         let carried_ui_events = incoming.carried_ui_events;
         self.broker.commit_core_swap(carried_ui_events, incoming.not_carried.as_deref(), now, out);
+        if let Some(confinement) = incoming.confinement {
+            self.broker.set_core_confinement(confinement);
+        }
         let core_pid = self.core.pid();
         lock(&self.status).core_pid = Some(core_pid);
         self.publish(SessionState::Open, None);
