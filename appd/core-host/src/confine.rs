@@ -12,6 +12,11 @@
 //!   none granted: no file or directory can be opened, created, executed or removed; no TCP
 //!   port can be bound or connected to; no abstract Unix socket or signal reaches outside.
 //!   Ptrace of any process outside the sandbox is refused too.
+//! - seccomp (`seccompiler`): no new process (`fork`, `vfork`, `clone` without `CLONE_THREAD`),
+//!   no `execve`, no `ptrace`, no `process_vm_readv`/`writev`; each fails with `EPERM`, and
+//!   `clone3` with `ENOSYS`, so the C library starts threads with `clone`, which the filter can
+//!   inspect. This is a denylist; the allowlist of exactly what the core host needs is the
+//!   next step.
 //!
 //! A kernel without Landlock gets no filesystem confinement: the core host then refuses to run
 //! the core, unless confinement is turned off for debugging (`WEFT_UNCONFINED=1`, warned about
@@ -30,7 +35,7 @@ pub type Confinement = weft_ipc::frames::CoreConfinement;
 
 /// The report of a core host that was not confined (`WEFT_UNCONFINED`).
 pub fn unconfined() -> Confinement {
-    Confinement { no_new_privs: false, landlock: "off".into(), landlock_abi: kernel_landlock_abi() }
+    Confinement { no_new_privs: false, landlock: "off".into(), landlock_abi: kernel_landlock_abi(), seccomp: false }
 }
 
 /// The kernel's Landlock ABI version (0 without Landlock).
@@ -58,6 +63,9 @@ pub enum ConfineError {
     /// The Landlock ruleset could not be made or applied.
     #[error("Landlock: {0}")]
     Landlock(String),
+    /// The seccomp filters could not be built or installed.
+    #[error("seccomp: {0}")]
+    Seccomp(String),
     /// The kernel enforces no Landlock at all.
     #[error("this kernel does not enforce Landlock (set {OPT_OUT}=1 to run the core unconfined, for debugging)")]
     NoLandlock,
@@ -88,7 +96,8 @@ pub fn confine() -> Result<Confinement, ConfineError> {
         RulesetStatus::PartiallyEnforced => "partially-enforced",
         RulesetStatus::NotEnforced => return Err(ConfineError::NoLandlock),
     };
-    Ok(Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi: kernel_landlock_abi() })
+    let seccomp = seccomp::apply().map_err(ConfineError::Seccomp)?;
+    Ok(Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi: kernel_landlock_abi(), seccomp })
 }
 
 /// Closes the descriptors past stdio that name a file or directory (`/proc/self/fd` links that
@@ -117,4 +126,61 @@ fn close_file_descriptors() {
 /// Whether confinement was turned off (`WEFT_UNCONFINED` set to anything but `0` or empty).
 pub fn opted_out() -> bool {
     std::env::var_os(OPT_OUT).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The seccomp filters (see the module docs).
+#[cfg(target_arch = "x86_64")]
+mod seccomp {
+    use seccompiler::{
+        apply_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
+    };
+    use std::collections::BTreeMap;
+
+    /// Installs both filters on the calling thread (threads started later inherit them);
+    /// `true` once they are.
+    pub fn apply() -> Result<bool, String> {
+        let refused: BTreeMap<i64, Vec<SeccompRule>> = [
+            (libc::SYS_fork, vec![]),
+            (libc::SYS_vfork, vec![]),
+            (libc::SYS_execve, vec![]),
+            (libc::SYS_execveat, vec![]),
+            (libc::SYS_ptrace, vec![]),
+            (libc::SYS_process_vm_readv, vec![]),
+            (libc::SYS_process_vm_writev, vec![]),
+            (libc::SYS_clone, vec![new_process()?]),
+        ]
+        .into_iter()
+        .collect();
+        let clone3: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, vec![])].into_iter().collect();
+        install(refused, libc::EPERM)?;
+        install(clone3, libc::ENOSYS)?;
+        Ok(true)
+    }
+
+    /// `clone` whose flags lack `CLONE_THREAD`: a new process.
+    fn new_process() -> Result<SeccompRule, String> {
+        let thread = libc::CLONE_THREAD as u64;
+        let no_thread_flag = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(thread), 0)
+            .map_err(|e| e.to_string())?;
+        SeccompRule::new(vec![no_thread_flag]).map_err(|e| e.to_string())
+    }
+
+    /// One filter: the listed calls fail with `errno`, everything else is allowed.
+    fn install(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<(), String> {
+        let errno = u32::try_from(errno).map_err(|e| e.to_string())?;
+        let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno), TargetArch::x86_64)
+            .map_err(|e| e.to_string())?;
+        let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
+        apply_filter(&program).map_err(|e| e.to_string())
+    }
+}
+
+/// Other architectures: no filter yet (the core host says so and runs with Landlock alone).
+#[cfg(not(target_arch = "x86_64"))]
+mod seccomp {
+    pub fn apply() -> Result<bool, String> {
+        tracing::warn!("no seccomp filter for this architecture yet");
+        Ok(false)
+    }
 }

@@ -39,7 +39,24 @@ pub fn run(file: &Path, port: &OsStr, pid: &OsStr) -> i32 {
         Err(std::io::Error::last_os_error())
     };
     report("ptrace-sibling", ptrace);
+    report("fork", fork_and_reap());
     0
+}
+
+/// Starts a child process that exits at once, and waits for it.
+fn fork_and_reap() -> std::io::Result<()> {
+    // SAFETY: fork in a single-threaded probe; the child only calls _exit.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        // SAFETY: the child exits at once, touching nothing.
+        0 => unsafe { libc::_exit(0) },
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for the child this call started.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            Ok(())
+        }
+    }
 }
 
 fn report(attempt: &str, outcome: std::io::Result<()>) {

@@ -235,6 +235,8 @@ pub struct CoreConfinement {
     pub landlock: String,
     /// The kernel's Landlock ABI version (0: none).
     pub landlock_abi: u32,
+    /// A seccomp filter refuses new processes, exec and ptrace.
+    pub seccomp: bool,
 }
 
 /// A frame from the broker to the core host.

@@ -37,11 +37,19 @@ fn probe(confined: bool) -> BTreeMap<String, Value> {
 fn a_confined_core_host_can_reach_no_file_no_network_no_program_and_no_sibling() {
     let control = probe(false);
     let confined = probe(true);
-    for attempt in ["read-user-file", "create-file", "connect-tcp", "exec"] {
+    for attempt in ["read-user-file", "create-file", "connect-tcp"] {
         assert_eq!(control[attempt]["denied"], false, "the control run must be able to {attempt}: {control:?}");
         assert_eq!(confined[attempt]["denied"], true, "{attempt} must be denied: {confined:?}");
         assert_eq!(confined[attempt]["errno"], libc::EACCES, "Landlock denies with EACCES: {confined:?}");
     }
+    // A new process: seccomp refuses it (EPERM); running a program, Landlock too (EACCES).
+    for attempt in ["fork", "exec"] {
+        assert_eq!(control[attempt]["denied"], false, "the control run must be able to {attempt}: {control:?}");
+        assert_eq!(confined[attempt]["denied"], true, "{attempt} must be denied: {confined:?}");
+        let errno = confined[attempt]["errno"].as_i64().unwrap_or_default();
+        assert!(errno == i64::from(libc::EPERM) || errno == i64::from(libc::EACCES), "{attempt}: {confined:?}");
+    }
+    assert_eq!(confined["fork"]["errno"], libc::EPERM, "{confined:?}");
     // ptrace: denied confined; the control shows whether this machine allows it at all.
     assert_eq!(confined["ptrace-sibling"]["denied"], true, "{confined:?}");
     if control["ptrace-sibling"]["denied"] == false {
@@ -72,10 +80,12 @@ fn in_a_live_session_every_core_host_thread_is_confined_and_no_file_is_held_open
     assert_eq!(confinement["no_new_privs"], true, "{status:#}");
     assert_eq!(confinement["landlock"], "fully-enforced", "{status:#}");
     assert!(confinement["landlock_abi"].as_u64().is_some_and(|abi| abi >= 6), "{status:#}");
+    assert_eq!(confinement["seccomp"], true, "{status:#}");
     let statuses = thread_statuses(peer.core_pid);
     assert!(statuses.len() >= 3, "the main thread and the link's threads: {}", statuses.len());
     for status in &statuses {
         assert!(status.contains("NoNewPrivs:\t1"), "a thread without no_new_privs:\n{status}");
+        assert!(status.contains("Seccomp:\t2"), "a thread without the seccomp filter:\n{status}");
     }
     // Past stdio, descriptors are sockets, pipes and anonymous objects (Wasmtime's memory image
     // is a memfd, which no path reaches): none names a file of the filesystem.
