@@ -17,6 +17,8 @@
 //!   `clone3` with `ENOSYS`, so the C library starts threads with `clone`, which the filter can
 //!   inspect. This is a denylist; the allowlist of exactly what the core host needs is the
 //!   next step.
+//! - resource limits: at most [`MAX_DESCRIPTORS`] descriptors (it holds about eight), and no
+//!   core dump (a dump would write the guest's memory to a file).
 //!
 //! A kernel without Landlock gets no filesystem confinement: the core host then refuses to run
 //! the core, unless confinement is turned off for debugging (`WEFT_UNCONFINED=1`, warned about
@@ -26,6 +28,9 @@ use landlock::{Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, Ru
 
 /// The environment variable that turns confinement off (for debugging; never set by WEFT).
 pub const OPT_OUT: &str = "WEFT_UNCONFINED";
+
+/// The most descriptors a confined core host may hold.
+pub const MAX_DESCRIPTORS: u64 = 64;
 
 /// The newest Landlock ABI this build knows; an older kernel enforces what it has.
 const NEWEST_ABI: ABI = ABI::V6;
@@ -66,6 +71,9 @@ pub enum ConfineError {
     /// The seccomp filters could not be built or installed.
     #[error("seccomp: {0}")]
     Seccomp(String),
+    /// A resource limit could not be set.
+    #[error("setrlimit: {0}")]
+    Limit(std::io::Error),
     /// The kernel enforces no Landlock at all.
     #[error("this kernel does not enforce Landlock (set {OPT_OUT}=1 to run the core unconfined, for debugging)")]
     NoLandlock,
@@ -97,7 +105,19 @@ pub fn confine() -> Result<Confinement, ConfineError> {
         RulesetStatus::NotEnforced => return Err(ConfineError::NoLandlock),
     };
     let seccomp = seccomp::apply().map_err(ConfineError::Seccomp)?;
+    limit(libc::RLIMIT_NOFILE, MAX_DESCRIPTORS)?;
+    limit(libc::RLIMIT_CORE, 0)?;
     Ok(Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi: kernel_landlock_abi(), seccomp })
+}
+
+/// Sets both the soft and the hard limit of `resource` to `value`.
+fn limit(resource: libc::__rlimit_resource_t, value: u64) -> Result<(), ConfineError> {
+    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+    // SAFETY: setrlimit reads the struct it is given.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(ConfineError::Limit(std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Closes the descriptors past stdio that name a file or directory (`/proc/self/fd` links that

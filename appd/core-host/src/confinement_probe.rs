@@ -40,7 +40,28 @@ pub fn run(file: &Path, port: &OsStr, pid: &OsStr) -> i32 {
     };
     report("ptrace-sibling", ptrace);
     report("fork", fork_and_reap());
+    report("hold-200-descriptors", hold_descriptors(200));
     0
+}
+
+/// Opens `count` pipes (two descriptors each), then closes them.
+fn hold_descriptors(count: usize) -> std::io::Result<()> {
+    let mut held = Vec::new();
+    let mut outcome = Ok(());
+    for _ in 0..count / 2 {
+        let mut ends = [0 as libc::c_int; 2];
+        // SAFETY: pipe writes two descriptors into the array it is given.
+        if unsafe { libc::pipe(ends.as_mut_ptr()) } != 0 {
+            outcome = Err(std::io::Error::last_os_error());
+            break;
+        }
+        held.extend(ends);
+    }
+    for fd in held {
+        // SAFETY: closes a descriptor this function opened.
+        unsafe { libc::close(fd) };
+    }
+    outcome
 }
 
 /// Starts a child process that exits at once, and waits for it.

@@ -50,6 +50,9 @@ fn a_confined_core_host_can_reach_no_file_no_network_no_program_and_no_sibling()
         assert!(errno == i64::from(libc::EPERM) || errno == i64::from(libc::EACCES), "{attempt}: {confined:?}");
     }
     assert_eq!(confined["fork"]["errno"], libc::EPERM, "{confined:?}");
+    // Descriptors are limited (64): holding 200 fails with EMFILE.
+    assert_eq!(control["hold-200-descriptors"]["denied"], false, "{control:?}");
+    assert_eq!(confined["hold-200-descriptors"]["errno"], libc::EMFILE, "{confined:?}");
     // ptrace: denied confined; the control shows whether this machine allows it at all.
     assert_eq!(confined["ptrace-sibling"]["denied"], true, "{confined:?}");
     if control["ptrace-sibling"]["denied"] == false {
@@ -81,6 +84,11 @@ fn in_a_live_session_every_core_host_thread_is_confined_and_no_file_is_held_open
     assert_eq!(confinement["landlock"], "fully-enforced", "{status:#}");
     assert!(confinement["landlock_abi"].as_u64().is_some_and(|abi| abi >= 6), "{status:#}");
     assert_eq!(confinement["seccomp"], true, "{status:#}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", peer.core_pid)).expect("limits");
+    let open_files = limits.lines().find(|l| l.starts_with("Max open files")).unwrap_or_default();
+    assert_eq!(open_files.split_whitespace().collect::<Vec<_>>()[3..5], ["64", "64"], "{limits}");
+    let core_size = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap_or_default();
+    assert_eq!(core_size.split_whitespace().nth(4), Some("0"), "{limits}");
     let statuses = thread_statuses(peer.core_pid);
     assert!(statuses.len() >= 3, "the main thread and the link's threads: {}", statuses.len());
     for status in &statuses {
