@@ -51,14 +51,7 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
     // starts (the link's, the epoch ticker's), so that every thread is confined.
     let handshake = match link::handshake(bootstrap) {
         Ok(handshake) => handshake,
-        Err(JoinError::Ended(detail)) => {
-            tracing::debug!(%detail, "session ended before it started");
-            return Outcome::Ended;
-        }
-        Err(JoinError::Failed(detail)) => {
-            tracing::error!(%detail, "cannot join the session");
-            return Outcome::JoinFailed(detail);
-        }
+        Err(e) => return not_joined(e),
     };
     let config = SandboxConfig::from_welcome(&handshake.welcome);
     let loaded = load_core(core_path, config);
@@ -70,14 +63,7 @@ pub fn run(bootstrap: &Bootstrap, core_path: &Path) -> Outcome {
     };
     let Joined { welcome, early, link, inbound } = match handshake.start(session_closed.clone()) {
         Ok(joined) => joined,
-        Err(JoinError::Ended(detail)) => {
-            tracing::debug!(%detail, "session ended before it started");
-            return Outcome::Ended;
-        }
-        Err(JoinError::Failed(detail)) => {
-            tracing::error!(%detail, "cannot join the session");
-            return Outcome::JoinFailed(detail);
-        }
+        Err(e) => return not_joined(e),
     };
     tracing::debug!(
         capabilities = ?welcome.capabilities,
@@ -170,6 +156,20 @@ fn log_page_attached(outcome: Option<Result<(), String>>) {
         Some(Ok(())) => tracing::debug!("told the core that a new page attached"),
         Some(Err(error)) => tracing::warn!(error = %bounded(&error), "the core failed to handle page-attached"),
         None => tracing::info!("a new page attached; the core (world 0.1.0) has no page-attached to call"),
+    }
+}
+
+/// The outcome of a session the core host could not join.
+fn not_joined(error: JoinError) -> Outcome {
+    match error {
+        JoinError::Ended(detail) => {
+            tracing::debug!(%detail, "session ended before it started");
+            Outcome::Ended
+        }
+        JoinError::Failed(detail) => {
+            tracing::error!(%detail, "cannot join the session");
+            Outcome::JoinFailed(detail)
+        }
     }
 }
 
