@@ -345,15 +345,16 @@ fn replay(recording: PathBuf, app: Option<PathBuf>, core: Option<PathBuf>) -> Ex
 }
 
 fn check(app_dir: &Path) -> ExitCode {
-    match AppPackage::load(app_dir) {
-        Ok(app) if !weft_appd::message_digest::stale_copies(&app).is_empty() => {
-            let problems = weft_appd::message_digest::stale_copies(&app);
-            eprintln!("{}: {} problem(s)", app_dir.display(), problems.len());
-            for p in &problems {
-                eprintln!("  {p}");
-            }
-            ExitCode::FAILURE
+    // The package, then the copies of its message types (the page's declarations, the core).
+    let checked = AppPackage::load(app_dir).and_then(|app| {
+        let stale = weft_appd::message_digest::stale_copies(&app);
+        if stale.is_empty() {
+            Ok(app)
+        } else {
+            Err(weft_appd::manifest::PackageErrors(stale))
         }
+    });
+    match checked {
         Ok(app) => {
             println!(
                 "{}: ok ({} UI event types, {} state update types, limit {} bytes, capabilities: {})",

@@ -48,13 +48,18 @@ pub fn generator_input(app: &AppPackage) -> serde_json::Value {
     })
 }
 
-/// A problem if the app has page declarations made from other message types than its
-/// manifest declares now (none if it has none).
-pub fn stale_page_types(app: &AppPackage) -> Option<PackageProblem> {
+/// Every copy of the message types that has fallen behind the manifest.
+pub fn stale_copies(app: &AppPackage) -> Vec<PackageProblem> {
+    let current = messages_digest(app);
+    stale_core(app, &current).into_iter().chain(stale_page_types(app, &current)).collect()
+}
+
+/// A problem if the app has page declarations made from other message types than `current`
+/// (none if it has none).
+fn stale_page_types(app: &AppPackage, current: &str) -> Option<PackageProblem> {
     let path = app.dir.join(PAGE_TYPES_FILE);
     let text = std::fs::read_to_string(&path).ok()?;
     let recorded = text.lines().find_map(|line| line.strip_prefix(DIGEST_MARKER)).map(str::trim);
-    let current = messages_digest(app);
     let detail = match recorded {
         Some(digest) if digest == current => return None,
         Some(_) => "was generated from other message types than weft.toml declares: run `weft types`",
@@ -63,13 +68,13 @@ pub fn stale_page_types(app: &AppPackage) -> Option<PackageProblem> {
     Some(PackageProblem { place: PAGE_TYPES_FILE.to_owned(), problem: detail.to_owned() })
 }
 
-/// A problem if the app's core was built with the SDK from other message types than the
-/// manifest declares now (none for a core that does not say, such as one without the SDK).
-pub fn stale_core(app: &AppPackage) -> Option<PackageProblem> {
+/// A problem if the app's core was built with the SDK from other message types than `current`
+/// (none for a core that does not say, such as one without the SDK).
+fn stale_core(app: &AppPackage, current: &str) -> Option<PackageProblem> {
     let bytes = std::fs::read(&app.core_path).ok()?;
     let at = bytes.windows(CORE_DIGEST_MARKER.len()).position(|w| w == CORE_DIGEST_MARKER)?;
     let digest = bytes.get(at + CORE_DIGEST_MARKER.len()..at + CORE_DIGEST_MARKER.len() + 64)?;
-    if digest == messages_digest(app).as_bytes() {
+    if digest == current.as_bytes() {
         return None;
     }
     let place = app.core_path.file_name().map_or("core".to_owned(), |n| n.to_string_lossy().into_owned());
@@ -79,11 +84,6 @@ pub fn stale_core(app: &AppPackage) -> Option<PackageProblem> {
                   build it)"
             .to_owned(),
     })
-}
-
-/// Every copy of the message types that has fallen behind the manifest.
-pub fn stale_copies(app: &AppPackage) -> Vec<PackageProblem> {
-    stale_core(app).into_iter().chain(stale_page_types(app)).collect()
 }
 
 fn sorted(messages: &BTreeMap<String, MessageSpec>) -> serde_json::Value {
