@@ -5,6 +5,7 @@
 // It makes the failure model reachable from a testharness.js test, like WPT's testdriver.js:
 //   await weft_test_driver.killCore();  // the broker SIGKILLs the core → sessionend "core-crashed"
 //   await weft_test_driver.trapCore();  // the core's next host call traps → "core-trapped"
+//   await weft_test_driver.forbiddenSyscall();  // the core host's sandbox stops it → "core-crashed"
 //   await weft_test_driver.closeApp();  // the user closes the app → "app-closed"
 // Each promise resolves once the shell has passed the request on (not when the session ends).
 //
@@ -43,6 +44,7 @@
     value: Object.freeze({
       killCore: () => request("kill-core"),
       trapCore: () => request("trap-core"),
+      forbiddenSyscall: () => request("forbidden-syscall"),
       closeApp: () => request("close-app"),
     }),
     writable: false,

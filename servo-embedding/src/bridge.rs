@@ -73,6 +73,8 @@ pub enum TestDriverAction {
     KillCore,
     /// The core's next host call traps.
     TrapCore,
+    /// The core host makes a system call its sandbox refuses.
+    ForbiddenSyscall,
     /// The user closes the app (the same path as closing the window).
     CloseApp,
 }
@@ -180,10 +182,21 @@ impl Bridge {
         match action {
             TestDriverAction::KillCore => state.connection.channel.test_control(TestAction::KillCore, &mut out),
             TestDriverAction::TrapCore => state.connection.channel.test_control(TestAction::TrapCore, &mut out),
+            TestDriverAction::ForbiddenSyscall => {
+                state.connection.channel.test_control(TestAction::ForbiddenSyscall, &mut out)
+            }
             TestDriverAction::CloseApp => state.connection.channel.close(&mut out),
         }
         state.finish(out, Vec::new());
         Ok(())
+    }
+
+    /// Tells appd how the shell is confined (once, right after joining).
+    pub fn report_confinement(&self, confinement: weft_ipc::frames::Confinement) {
+        let mut state = lock(&self.state);
+        let mut out = Vec::new();
+        state.connection.channel.confined(confinement, &mut out);
+        state.finish(out, Vec::new());
     }
 
     /// How the session ended, once it has.

@@ -9,12 +9,12 @@
 
 use servo::{AllowOrDenyRequest, Preferences, ServoDelegate};
 
-/// Servo's preferences with the devtools server on `127.0.0.1:port`.
-pub fn preferences(port: u16) -> Preferences {
+/// `preferences` with the devtools server on `127.0.0.1:port`.
+pub fn with_server(preferences: Preferences, port: u16) -> Preferences {
     Preferences {
         devtools_server_enabled: true,
         devtools_server_listen_address: format!("127.0.0.1:{port}"),
-        ..Preferences::default()
+        ..preferences
     }
 }
 

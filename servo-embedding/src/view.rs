@@ -37,6 +37,14 @@ struct Delegate {
     test_driver: Option<Bridge>,
 }
 
+/// Servo's preferences for an app's page. Servo's TLS setup reads the system's CA certificates
+/// even though an app's page never reaches the network (the load policy allows only its own
+/// `ui/`); the confined shell cannot read them (`weft-shell`'s `confine`), so Servo uses the
+/// root certificates it carries instead of failing to start.
+fn preferences() -> servo::Preferences {
+    servo::Preferences { network_use_webpki_roots: true, ..servo::Preferences::default() }
+}
+
 /// The console line prefix of a test driver request (`resources/weft-test-driver.js`).
 const TEST_DRIVER_PREFIX: &str = "WEFT-TEST-DRIVER ";
 
@@ -192,11 +200,11 @@ impl AppView {
         let builder = ServoBuilder::default().event_loop_waker(waker);
         let servo = match devtools_port {
             Some(port) => {
-                let servo = builder.preferences(crate::devtools::preferences(port)).build();
+                let servo = builder.preferences(crate::devtools::with_server(preferences(), port)).build();
                 servo.set_delegate(Rc::new(crate::devtools::DevtoolsDelegate));
                 servo
             }
-            None => builder.build(),
+            None => builder.preferences(preferences()).build(),
         };
         let user_content = Rc::new(UserContentManager::new(&servo));
         if bridge.test_driver_enabled() {

@@ -52,16 +52,23 @@ struct App {
     error: Option<String>,
 }
 
-/// Opens the app's window and runs until it is closed or the session ends.
-/// `dev`: what `weft dev` turns on (nothing otherwise).
+/// Connects to the display (X11 or Wayland): the shell does it before it confines itself,
+/// since an X server is often reached on an abstract Unix socket, which the confined shell may
+/// not connect to. Starts no thread.
+pub fn open_display() -> Result<EventLoop<()>, String> {
+    EventLoop::<()>::with_user_event().build().map_err(|e| format!("no display: {e}"))
+}
+
+/// Opens the app's window on `event_loop` ([`open_display`]) and runs until it is closed or the
+/// session ends. `dev`: what `weft dev` turns on (nothing otherwise).
 pub fn run(
+    event_loop: EventLoop<()>,
     ui_dir: &std::path::Path,
     title: &str,
     bridge: Bridge,
     dev: crate::view::DevOptions,
 ) -> Result<Option<String>, String> {
     crate::install_crypto_provider();
-    let event_loop = EventLoop::<()>::with_user_event().build().map_err(|e| format!("no display: {e}"))?;
     let waker = ProxyWaker(event_loop.create_proxy());
     let mut app = App {
         ui_dir: ui_dir.to_owned(),

@@ -31,6 +31,10 @@ const QUIET: Duration = Duration::from_millis(300);
 /// read if there is one, else the app is closed once every scripted send is settled and the
 /// session has been quiet for a moment (this is a demo console, not a test oracle).
 pub fn run(script: Vec<String>) -> Result<ExitCode, String> {
+    // No page here, but the same confinement (with the terminal): before any thread starts.
+    let needs = crate::confine::Needs { terminal: true, ..crate::confine::Needs::default() };
+    let (confinement, _private) =
+        crate::confine::confine(&needs).map_err(|e| format!("cannot confine the shell: {e}"))?;
     let bootstrap = Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
     let (inputs_tx, inputs) = mpsc::sync_channel::<Input>(4096);
     let broker_tx = inputs_tx.clone();
@@ -39,6 +43,9 @@ pub fn run(script: Vec<String>) -> Result<ExitCode, String> {
     })
     .map_err(|e| format!("cannot join the session: {e}"))?;
     let welcome = connection.channel.welcome().clone();
+    let mut reported = Vec::new();
+    connection.channel.confined(confinement, &mut reported);
+    connection.transmit(reported, &mut Vec::new());
     say!(
         "weft-shell (console): app {:?}, session {}; UI events: {}",
         welcome.app_name,

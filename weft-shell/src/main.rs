@@ -25,6 +25,8 @@
 //!   (`weft-bench`'s websocket-servo path): FILE in headless Servo with no session, no binding
 //!   and no load policy. Takes no app directory; `weft-appd` never starts the shell this way.
 
+mod confine;
+mod confinement_probe;
 mod console;
 
 use std::path::PathBuf;
@@ -48,6 +50,10 @@ fn main() -> ExitCode {
     // Servo re-executes this binary for its content processes: that comes before everything.
     if weft_servo_embedding::run_content_process_if_asked() {
         return ExitCode::SUCCESS;
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--confinement-probe") {
+        return confinement_probe::run(&args[1..]);
     }
     let mode = match parse(std::env::args().skip(1).collect()) {
         Ok(mode) => mode,
@@ -150,12 +156,19 @@ fn parse(args: Vec<String>) -> Result<Mode, String> {
     })
 }
 
-/// Joins the session (bootstrap on stdin) and finds the app's `ui/`.
-fn join(app_dir: &std::path::Path, probe: Option<Arc<Probe>>) -> Result<(Bridge, PathBuf), String> {
+/// The app's `ui/` (canonical: the load policy compares against it).
+fn ui_dir(app_dir: &std::path::Path) -> Result<PathBuf, String> {
+    Ok(app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui"))
+}
+
+/// Confines the shell (before any thread starts), then joins the session (bootstrap on stdin)
+/// and reports the confinement to appd. The private directory lives as long as the bridge.
+fn confine_and_join(needs: confine::Needs, probe: Option<Arc<Probe>>) -> Result<(Bridge, confine::PrivateDir), String> {
+    let (confinement, private) = confine::confine(&needs).map_err(|e| format!("cannot confine the shell: {e}"))?;
     let bootstrap = weft_ipc::transport::Bootstrap::read_from(std::io::stdin().lock()).map_err(|e| e.to_string())?;
     let bridge = Bridge::connect(&bootstrap, probe).map_err(|e| format!("cannot join the session: {e}"))?;
-    let ui_dir = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?.join("ui");
-    Ok((bridge, ui_dir))
+    bridge.report_confinement(confinement);
+    Ok((bridge, private))
 }
 
 fn exit_code(ended: Option<String>) -> ExitCode {
@@ -167,15 +180,32 @@ fn exit_code(ended: Option<String>) -> ExitCode {
 
 fn run_headless(app_dir: &std::path::Path, options: &HeadlessOptions, test_driver: bool) -> Result<ExitCode, String> {
     let probe = options.probe.as_ref().map(|_| Arc::new(Probe::default()));
-    let (bridge, ui_dir) = join(app_dir, probe)?;
+    let ui_dir = ui_dir(app_dir)?;
+    let outputs = [&options.screenshot, &options.report, &options.first_paint, &options.probe];
+    let needs = confine::Needs {
+        ui_dir: ui_dir.clone(),
+        outputs: outputs.into_iter().flatten().cloned().collect(),
+        inputs: options.dev.status_file.iter().cloned().collect(),
+        tcp_bind: options.dev.devtools_port,
+        terminal: false,
+    };
+    let (bridge, _private) = confine_and_join(needs, probe)?;
     let bridge = if test_driver { bridge.with_test_driver() } else { bridge };
     Ok(exit_code(headless::run(&ui_dir, bridge, options)?))
 }
 
 fn run_window(app_dir: &std::path::Path, dev: DevOptions) -> Result<ExitCode, String> {
-    let (bridge, ui_dir) = join(app_dir, None)?;
+    let ui_dir = ui_dir(app_dir)?;
+    let display = weft_servo_embedding::window::open_display()?;
+    let needs = confine::Needs {
+        ui_dir: ui_dir.clone(),
+        inputs: dev.status_file.iter().cloned().collect(),
+        tcp_bind: dev.devtools_port,
+        ..confine::Needs::default()
+    };
+    let (bridge, _private) = confine_and_join(needs, None)?;
     let title = format!("{} (WEFT)", bridge.app_name());
-    Ok(exit_code(weft_servo_embedding::window::run(&ui_dir, &title, bridge, dev)?))
+    Ok(exit_code(weft_servo_embedding::window::run(display, &ui_dir, &title, bridge, dev)?))
 }
 
 fn usage(problem: &str) -> ExitCode {

@@ -238,6 +238,7 @@ pub fn frame_name(frame: &BrokerToCore) -> &'static str {
         BrokerToCore::Rejected { .. } => "Rejected",
         BrokerToCore::SessionEnd(_) => "SessionEnd",
         BrokerToCore::TestTrap => "TestTrap",
+        BrokerToCore::TestForbiddenSyscall => "TestForbiddenSyscall",
         BrokerToCore::PageAttached => "PageAttached",
     }
 }

@@ -13,6 +13,7 @@
 //! | 5    | the core overran its deadline (`DeadlineExceeded` was reported)               |
 //! | 6    | the broker broke the protocol (malformed or out-of-place frame)              |
 //! | 7    | the broker stopped reading (the outbox filled up)                             |
+//! | 8    | its sandbox refused a system call (named on stdout: `weft_ipc::last_words`)   |
 
 use std::path::PathBuf;
 use weft_core_host::logging;
@@ -33,8 +34,9 @@ fn run() -> i32 {
     logging::init();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let core_path = match args.as_slice() {
-        [flag, file, port, pid] if flag == "--confinement-probe" => {
-            return weft_core_host::confinement_probe::run(file.as_ref(), port, pid);
+        [flag, attempt, rest @ ..] if flag == "--confinement-probe" && rest.len() <= 1 => {
+            let attempt = attempt.to_str().unwrap_or_default();
+            return weft_core_host::confinement_probe::run(attempt, rest.first().map(|a| a.as_os_str()));
         }
         [path] if path != "--help" && path != "-h" => PathBuf::from(path),
         _ => {

@@ -79,6 +79,12 @@ pub const MAX_TABLES: usize = 32;
 pub const MAX_MEMORIES: usize = 1;
 /// Most elements in one table.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// The virtual address space Wasmtime reserves for each linear memory (its default on 64-bit
+/// hosts, set explicitly so that `confine`'s address-space limit is computed from the same
+/// figure): 4 GiB, so a 32-bit memory never moves or needs a bounds check.
+pub const MEMORY_RESERVATION_BYTES: u64 = 1 << 32;
+/// The guard region after (and, as configured, before) each linear memory (Wasmtime's default).
+pub const MEMORY_GUARD_BYTES: u64 = 32 << 20;
 /// Largest single request for random bytes (larger requests trap).
 pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
 /// Longest fault detail kept (trap messages with backtraces can be long).
@@ -153,6 +159,9 @@ impl Sandbox {
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
         wasm.wasm_component_model(true);
+        wasm.memory_reservation(MEMORY_RESERVATION_BYTES);
+        wasm.memory_guard_size(MEMORY_GUARD_BYTES);
+        wasm.guard_before_linear_memory(true);
         let engine = Engine::new(&wasm).map_err(|e| SandboxError::Engine(format!("{e:?}")))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| SandboxError::Engine(format!("wasi: {e:?}")))?;

@@ -333,6 +333,10 @@ impl Session {
                 tracing::warn!("a test armed a trap: the core's next host call traps");
                 self.core.arm_test_trap();
             }
+            BrokerToCore::TestForbiddenSyscall => {
+                tracing::warn!("a test asked for a forbidden system call: the sandbox stops the core host");
+                confine::attempt_forbidden_syscall();
+            }
             BrokerToCore::Rejected { sequence, rejection } => {
                 self.rejected += 1;
                 tracing::warn!(

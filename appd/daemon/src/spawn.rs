@@ -4,8 +4,8 @@
 //! core host sets on itself) fires when the *thread* that forked the child ends, so forking
 //! from a short-lived control thread would kill the child as soon as that thread returned.
 
-use std::io;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::{self, Read};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -33,13 +33,14 @@ impl Spawner {
     }
 
     /// Starts `command` with a piped stdin, writes the bootstrap line into it and closes it.
-    /// `on_exit` runs on a waiter thread with the exit status.
+    /// `on_exit` runs on a waiter thread with the exit status and, when `command`'s stdout is
+    /// piped, the child's last words (read until the child closes it: see [`Exit`]).
     pub fn spawn(
         &self,
         role: &'static str,
         mut command: Command,
         bootstrap: &Bootstrap,
-        on_exit: impl FnOnce(ExitStatus) + Send + 'static,
+        on_exit: impl FnOnce(Exit) + Send + 'static,
     ) -> io::Result<ChildProcess> {
         command.stdin(Stdio::piped());
         let (reply, answer) = mpsc::sync_channel(1);
@@ -47,13 +48,15 @@ impl Spawner {
         let mut child = answer.recv().map_err(|_| io::Error::other("spawner thread is gone"))??;
         let pid = child.id();
         let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
         let exited = Arc::new(AtomicBool::new(false));
         let exited_flag = exited.clone();
         thread::Builder::new().name(format!("weft-wait-{role}")).spawn(move || {
+            let last_words = stdout.map(read_last_words).unwrap_or_default();
             let status = child.wait();
             exited_flag.store(true, Ordering::SeqCst);
             match status {
-                Ok(status) => on_exit(status),
+                Ok(status) => on_exit(Exit { status, last_words }),
                 Err(e) => tracing::error!(role, pid, error = %e, "cannot wait for child"),
             }
         })?;
@@ -109,9 +112,50 @@ impl ChildProcess {
     }
 }
 
-/// Describes an exit status for logs and session-end details.
-pub fn describe_exit(status: &ExitStatus) -> String {
+/// How a child ended: its exit status and its last words.
+#[derive(Debug)]
+pub struct Exit {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// What it wrote on its stdout, when that was piped: at most
+    /// [`weft_ipc::last_words::MAX_LAST_WORDS`] bytes, lossily decoded, the rest discarded.
+    /// Untrusted: only [`weft_ipc::last_words::parse_sandbox_violation`] reads it.
+    pub last_words: String,
+}
+
+impl Exit {
+    /// Whether it exited with code 0.
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The system call its sandbox refused, when that is how it ended: `socket (41)`.
+    pub fn sandbox_violation(&self) -> Option<String> {
+        if self.status.code() != Some(weft_ipc::last_words::EXIT_SANDBOX_VIOLATION) {
+            return None;
+        }
+        let (name, number) = weft_ipc::last_words::parse_sandbox_violation(&self.last_words)?;
+        Some(format!("{name} ({number})"))
+    }
+}
+
+/// Reads a child's stdout until it closes, keeping the first
+/// [`weft_ipc::last_words::MAX_LAST_WORDS`] bytes.
+fn read_last_words(mut stdout: ChildStdout) -> String {
+    let mut kept = Vec::new();
+    let limit = weft_ipc::last_words::MAX_LAST_WORDS as u64;
+    let _ = (&mut stdout).take(limit).read_to_end(&mut kept);
+    let _ = io::copy(&mut stdout, &mut io::sink());
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Describes how a child ended, for logs and session-end details.
+pub fn describe_exit(exit: &Exit) -> String {
     use std::os::unix::process::ExitStatusExt;
+    if let Some(call) = exit.sandbox_violation() {
+        return format!("its sandbox refused the system call {call}");
+    }
+    let status = &exit.status;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),

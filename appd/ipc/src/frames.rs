@@ -58,6 +58,10 @@ pub enum TestAction {
     /// Make the core trap: the core host fails the core's next host call with a trap (the
     /// session ends as `core-trapped` on the next UI event).
     TrapCore,
+    /// Make the core host attempt a system call outside its seccomp allowlist (`socket`), as a
+    /// core that escaped Wasmtime would: the sandbox stops it and the session ends as
+    /// `core-crashed`, its detail naming the call.
+    ForbiddenSyscall,
 }
 
 /// A frame from the UI endpoint to the broker.
@@ -76,6 +80,8 @@ pub enum UiToBroker {
     PageAttached,
     /// Inject a fault (test mode only; otherwise a protocol violation).
     TestControl(TestAction),
+    /// How the UI process is confined (the shell sends it once, after the welcome).
+    Confined(Confinement),
 }
 
 /// A frame from the broker to the UI endpoint.
@@ -222,21 +228,34 @@ pub enum CoreToBroker {
     /// A lifecycle report.
     Lifecycle(CoreLifecycle),
     /// How the core host confined itself (sent once, before `Ready`).
-    Confined(CoreConfinement),
+    Confined(Confinement),
 }
 
-/// How a core host is confined at the OS level (`weft-appd status --json` shows it).
+/// How a child process (the core host, the shell) is confined at the OS level, as it reported
+/// it once, before it took part in the session (`weft-appd status --json` shows it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CoreConfinement {
+pub struct Confinement {
     /// `no_new_privs` is set.
     pub no_new_privs: bool,
     /// Landlock: `fully-enforced`, `partially-enforced` (an older kernel), or `off`
-    /// (`WEFT_UNCONFINED`).
+    /// (`WEFT_UNCONFINED`): one of [`Confinement::LANDLOCK_STATES`].
     pub landlock: String,
     /// The kernel's Landlock ABI version (0: none).
     pub landlock_abi: u32,
-    /// A seccomp filter refuses new processes, exec and ptrace.
+    /// A seccomp filter is installed: the core host's allowlist, or the shell's filter that
+    /// refuses new processes, exec and ptrace.
     pub seccomp: bool,
+}
+
+impl Confinement {
+    /// The values [`Confinement::landlock`] may take.
+    pub const LANDLOCK_STATES: [&'static str; 3] = ["fully-enforced", "partially-enforced", "off"];
+
+    /// Whether the report is of the expected shape (a peer's report is checked before it is
+    /// shown).
+    pub fn is_well_formed(&self) -> bool {
+        Self::LANDLOCK_STATES.contains(&self.landlock.as_str())
+    }
 }
 
 /// A frame from the broker to the core host.
@@ -259,6 +278,8 @@ pub enum BrokerToCore {
     SessionEnd(SessionEnd),
     /// Test mode only: trap the core at its next host call (see [`TestAction::TrapCore`]).
     TestTrap,
+    /// Test mode only: attempt a forbidden system call (see [`TestAction::ForbiddenSyscall`]).
+    TestForbiddenSyscall,
     /// A new document of the app's UI attached ([`UiToBroker::PageAttached`]): the core host
     /// calls the core's `page-attached` between events.
     PageAttached,
@@ -280,9 +301,11 @@ impl WireSize for UiToBroker {
         match self {
             UiToBroker::Message(envelope) => envelope_wire_size(envelope),
             UiToBroker::Hello(hello) => FRAME_OVERHEAD + hello.session_id.0.len() + hello.secret.len(),
-            UiToBroker::Credit(_) | UiToBroker::Close | UiToBroker::PageAttached | UiToBroker::TestControl(_) => {
-                FRAME_OVERHEAD
-            }
+            UiToBroker::Credit(_)
+            | UiToBroker::Close
+            | UiToBroker::PageAttached
+            | UiToBroker::TestControl(_)
+            | UiToBroker::Confined(_) => FRAME_OVERHEAD,
         }
     }
 }
@@ -327,7 +350,10 @@ impl WireSize for BrokerToCore {
             BrokerToCore::Welcome(welcome) => FRAME_OVERHEAD + welcome.capabilities.len() * 16,
             BrokerToCore::Rejected { rejection, .. } => FRAME_OVERHEAD + rejection.detail.len(),
             BrokerToCore::SessionEnd(end) => end_wire_size(end),
-            BrokerToCore::Credit(_) | BrokerToCore::TestTrap | BrokerToCore::PageAttached => FRAME_OVERHEAD,
+            BrokerToCore::Credit(_)
+            | BrokerToCore::TestTrap
+            | BrokerToCore::TestForbiddenSyscall
+            | BrokerToCore::PageAttached => FRAME_OVERHEAD,
         }
     }
 }

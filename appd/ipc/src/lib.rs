@@ -18,6 +18,7 @@ pub mod credit;
 pub mod envelope;
 pub mod forge;
 pub mod frames;
+pub mod last_words;
 pub mod log_filter;
 pub mod reason;
 pub mod rejection;

@@ -31,6 +31,11 @@ use std::time::Duration;
 /// Most frames the writer packs into one IPC message.
 const MAX_BATCH: usize = 256;
 
+/// The environment variable naming the UI process's private directory: owner-only, made by
+/// appd for the session and removed with its contents when the UI exits. The confined shell
+/// writes nowhere else.
+pub const PRIVATE_DIR_ENV: &str = "WEFT_PRIVATE_DIR";
+
 /// Errors of the transport layer.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

@@ -157,6 +157,13 @@ impl UiChannel {
         }
     }
 
+    /// Tells the broker how the UI process is confined (once, after the welcome).
+    pub fn confined(&mut self, confinement: crate::frames::Confinement, out: &mut Vec<UiToBroker>) {
+        if self.ended.is_none() {
+            out.push(UiToBroker::Confined(confinement));
+        }
+    }
+
     /// Handles one frame from the broker; frames to transmit go to `out`, notices for the page
     /// to `notices`. A frame that makes no sense for the UI side ends the session locally as a
     /// protocol violation.

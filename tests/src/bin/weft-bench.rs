@@ -35,6 +35,9 @@ use weft_ipc::frames::BrokerToUi;
 use weft_ipc::transport::{Bootstrap, Inbound};
 use weft_ipc::ui_client::{UiConnection, UiNotice};
 
+/// The environment variable that turns the children's OS confinement off (`weft_confine`).
+const UNCONFINED: &str = "WEFT_UNCONFINED";
+
 /// Payload sizes (bytes of JSON text).
 const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 /// In flight for the paths without credits (floor, WebSocket): the credit window.
@@ -68,6 +71,18 @@ struct Memory {
     load_peak_rss_kib: u64,
 }
 
+/// The confinement's cost: each pair is (confined, unconfined).
+#[derive(Serialize, Deserialize, Debug, Default)]
+struct ConfinementCost {
+    cold_launch_ms_confined: Vec<f64>,
+    cold_launch_ms_unconfined: Vec<f64>,
+    cold_launch_p50_ms: [f64; 2],
+    /// Sequential round-trip p50 at 64 B, broker path.
+    broker_p50_us_64: [f64; 2],
+    /// Sequential round-trip p50 at 64 B, servo path (the page's figure).
+    servo_p50_us_64: [f64; 2],
+}
+
 #[derive(Serialize, Deserialize, Debug, Default)]
 struct Startup {
     cold_launch_ms_cached: Vec<f64>,
@@ -88,6 +103,9 @@ struct Report {
     skipped: Vec<String>,
     memory: Vec<Memory>,
     startup: Startup,
+    /// The confinement's cost (`--only confinement`, or a full run).
+    #[serde(default)]
+    confinement: ConfinementCost,
     /// Where the servo path's lone round trips spend their time inside the shell
     /// (`weft-shell --probe`), per payload size; the page's share is the rest.
     #[serde(default)]
@@ -137,7 +155,7 @@ fn main() {
 /// What `--help` prints.
 const USAGE: &str = "usage: weft-bench [--only PATH,...] [--warmup N] [--rounds N] [--seconds S] [--out DIR]
        weft-bench --replot channel.json out.svg
-paths: ipc-floor, broker, servo, websocket-servo, websocket-chromium, startup
+paths: ipc-floor, broker, servo, websocket-servo, websocket-chromium, startup, confinement
 writes DIR/channel.json and DIR/channel.svg (default $CARGO_TARGET_DIR/bench); docs/performance.md";
 
 /// Options the driver takes (the first argument is checked against them).
@@ -194,11 +212,11 @@ fn driver(args: &[String]) {
     }
     if wants("broker") {
         eprintln!("== broker");
-        add("broker", broker_path(&exe, &bin_dir, plan));
+        add("broker", broker_path(&exe, &bin_dir, plan, true));
     }
     if wants("servo") {
         eprintln!("== servo");
-        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan);
+        let ServoRun { rows: found, peaks, fetch_us, mut breakdown } = servo_path(&bin_dir, plan, true);
         servo_page_fetch_p50_us = fetch_us;
         for b in &mut breakdown {
             let page_p50 = found.iter().find(|r| r.payload_bytes == b.payload_bytes).map_or(f64::NAN, |r| r.p50_us);
@@ -258,6 +276,11 @@ fn driver(args: &[String]) {
         eprintln!("== startup");
         startup = startup_figures(&bin_dir);
     }
+    let mut confinement = ConfinementCost::default();
+    if wants("confinement") {
+        eprintln!("== confinement");
+        confinement = confinement_figures(&exe, &bin_dir, plan);
+    }
     let report = Report {
         when_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         machine: machine(),
@@ -266,6 +289,7 @@ fn driver(args: &[String]) {
         skipped,
         memory,
         startup,
+        confinement,
         servo_breakdown,
         servo_page_fetch_p50_us,
     };
@@ -457,7 +481,7 @@ fn pipelined(seconds: f64, mut send: impl FnMut(usize) -> bool, mut recv: impl F
 
 /// The real broker and core: `weft-appd serve`, a session of the echo app whose UI endpoint is
 /// this binary's `ui` role (which measures and reports over a Unix socket).
-fn broker_path(exe: &Path, bin_dir: &Path, plan: Plan) -> Vec<Row> {
+fn broker_path(exe: &Path, bin_dir: &Path, plan: Plan, confined: bool) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
     let runtime = dir.path().join("run");
     let mut appd = Command::new(bin_dir.join("weft-appd"))
@@ -465,6 +489,7 @@ fn broker_path(exe: &Path, bin_dir: &Path, plan: Plan) -> Vec<Row> {
         .arg(&runtime)
         .arg("serve")
         .env("WEFT_LOG", "warn")
+        .env(UNCONFINED, if confined { "0" } else { "1" })
         .stdout(Stdio::piped())
         .spawn()
         .expect("weft-appd");
@@ -626,6 +651,7 @@ fn run_session(
     app: &Path,
     timeout_s: u64,
     shell_args: &[&std::ffi::OsStr],
+    confined: bool,
 ) -> (std::process::Child, PathBuf) {
     let report = dir.join("report.jsonl");
     let child = Command::new(bin_dir.join("weft-appd"))
@@ -641,6 +667,7 @@ fn run_session(
         .arg(&report)
         .args(shell_args)
         .env("WEFT_LOG", "error")
+        .env(UNCONFINED, if confined { "0" } else { "1" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0)
@@ -661,11 +688,12 @@ struct ServoRun {
 }
 
 /// The full path: the benchmark page on the app's `weft.channel`, in the real shell.
-fn servo_path(bin_dir: &Path, plan: Plan) -> ServoRun {
+fn servo_path(bin_dir: &Path, plan: Plan, confined: bool) -> ServoRun {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = echo_app(dir.path(), "bench.html", plan);
     let probe = dir.path().join("probe.json");
-    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 900, &["--probe".as_ref(), probe.as_os_str()]);
+    let (mut child, report) =
+        run_session(bin_dir, dir.path(), &app, 900, &["--probe".as_ref(), probe.as_os_str()], confined);
     let mut peaks: Vec<(String, u64)> = Vec::new();
     loop {
         for (name, kib) in session_rss(child.id()) {
@@ -779,7 +807,7 @@ weft.channel.ready.then(() => weft.channel.send("echo", {})).then(() => {
 });</script>"#,
     )
     .expect("page");
-    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 60, &[]);
+    let (mut child, report) = run_session(bin_dir, dir.path(), &app, 60, &[], true);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&report).unwrap_or_default().contains("idle") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -870,20 +898,15 @@ fn startup_figures(bin_dir: &Path) -> Startup {
     let counter = repo().join("examples/counter");
     let cache_dir = tempfile::tempdir().expect("tempdir");
     // One untimed launch fills the cache (and the OS page cache: "after build").
-    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()));
+    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()), true);
     for _ in 0..5 {
-        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path())) {
+        if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path()), true) {
             s.cold_launch_ms_cached.push(ms);
         }
-        if let Some(ms) = cold_launch(bin_dir, &counter, None) {
+        if let Some(ms) = cold_launch(bin_dir, &counter, None, true) {
             s.cold_launch_ms_uncached.push(ms);
         }
     }
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     s.cold_launch_p50_ms_cached = median(&s.cold_launch_ms_cached);
     s.cold_launch_p50_ms_uncached = median(&s.cold_launch_ms_uncached);
     let (compile, cached, instantiate) = core_times(&counter.join("core.wasm"));
@@ -893,10 +916,47 @@ fn startup_figures(bin_dir: &Path) -> Startup {
     s
 }
 
+/// The median of `v` (NaN when empty).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The cost of the OS confinement (`docs/security.md`): the same figures with the children
+/// confined (the default) and with `WEFT_UNCONFINED=1`, side by side in this run. Cold launches
+/// alternate between the two, so that the machine's drift hits both alike.
+fn confinement_figures(exe: &Path, bin_dir: &Path, plan: Plan) -> ConfinementCost {
+    let mut cost = ConfinementCost::default();
+    let counter = repo().join("examples/counter");
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let _ = cold_launch(bin_dir, &counter, Some(cache_dir.path()), true);
+    for _ in 0..7 {
+        for confined in [true, false] {
+            if let Some(ms) = cold_launch(bin_dir, &counter, Some(cache_dir.path()), confined) {
+                let samples =
+                    if confined { &mut cost.cold_launch_ms_confined } else { &mut cost.cold_launch_ms_unconfined };
+                samples.push(ms);
+            }
+        }
+    }
+    cost.cold_launch_p50_ms = [median(&cost.cold_launch_ms_confined), median(&cost.cold_launch_ms_unconfined)];
+    let p50_64 = |rows: &[Row]| rows.iter().find(|r| r.payload_bytes == SIZES[0]).map_or(f64::NAN, |r| r.p50_us);
+    for (i, confined) in [true, false].into_iter().enumerate() {
+        eprintln!("== confinement: broker, {}", if confined { "confined" } else { "unconfined" });
+        cost.broker_p50_us_64[i] = p50_64(&broker_path(exe, bin_dir, plan, confined));
+    }
+    for (i, confined) in [true, false].into_iter().enumerate() {
+        eprintln!("== confinement: servo, {}", if confined { "confined" } else { "unconfined" });
+        cost.servo_p50_us_64[i] = p50_64(&servo_path(bin_dir, plan, confined).rows);
+    }
+    cost
+}
+
 /// `weft-appd run examples/counter` headless: from the command to the first frame painted
 /// after the page took the core's first state update. `cache`: the module cache directory, or
 /// `None` for no cache.
-fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>) -> Option<f64> {
+fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>, confined: bool) -> Option<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let painted = dir.path().join("first-paint");
     let shot = dir.path().join("shot.png");
@@ -913,6 +973,7 @@ fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>) -> Option<f64> 
         .arg("--screenshot")
         .arg(&shot)
         .env("WEFT_LOG", "error")
+        .env(UNCONFINED, if confined { "0" } else { "1" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -1040,6 +1101,30 @@ fn print_table(r: &Report) {
         println!(
             "core (counter): compile {:.1} ms, load from cache {:.1} ms, instantiate + init {:.2} ms",
             s.core_compile_ms, s.core_cache_load_ms, s.core_instantiate_ms
+        );
+    }
+    let c = &r.confinement;
+    if !c.cold_launch_ms_confined.is_empty() {
+        let ratio = |pair: [f64; 2]| pair[0] / pair[1];
+        println!("\nOS confinement (confined vs WEFT_UNCONFINED=1, same run):");
+        println!(
+            "  cold launch p50 ({} each, alternating): {:.0} ms vs {:.0} ms (x{:.2})",
+            c.cold_launch_ms_confined.len(),
+            c.cold_launch_p50_ms[0],
+            c.cold_launch_p50_ms[1],
+            ratio(c.cold_launch_p50_ms)
+        );
+        println!(
+            "  broker round trip p50, 64 B: {:.1} µs vs {:.1} µs (x{:.2})",
+            c.broker_p50_us_64[0],
+            c.broker_p50_us_64[1],
+            ratio(c.broker_p50_us_64)
+        );
+        println!(
+            "  servo round trip p50, 64 B: {:.1} µs vs {:.1} µs (x{:.2})",
+            c.servo_p50_us_64[0],
+            c.servo_p50_us_64[1],
+            ratio(c.servo_p50_us_64)
         );
     }
 }

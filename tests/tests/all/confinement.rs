@@ -1,62 +1,119 @@
-//! The core host's OS confinement (Landlock and no_new_privs, applied before any guest code and
-//! before its threads start), across real processes.
+//! The OS confinement of the core host (no_new_privs, Landlock, the seccomp allowlist and
+//! resource limits, applied before any guest code and before its threads start) and of the
+//! shell (no_new_privs, Landlock to what rendering needs, seccomp refusing processes and
+//! sockets), across real processes: each forbidden attempt in its own probe process (a refused
+//! call ends the process), against an unconfined control run that shows the attempt works when
+//! nothing stops it; and live sessions, every thread of both children confined.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::process::Command;
-use weft_tests::harness::{app, bin, example_core, Daemon, ECHO_MANIFEST};
+use std::time::{Duration, Instant};
+use weft_tests::harness::{app, bin, example_core, repo_root, wait_gone, Daemon, LaunchedUi, PageApp, ECHO_MANIFEST};
 
-/// Runs the probe (confined, or the unconfined control run) against a user file, a listening
-/// port and a sibling process; each attempt's outcome by name.
-fn probe(confined: bool) -> BTreeMap<String, Value> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let secret = dir.path().join("secret.txt");
-    std::fs::write(&secret, "the user's").expect("secret");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = listener.local_addr().expect("addr").port();
-    let mut sibling = Command::new("sleep").arg("30").spawn().expect("a sibling");
+/// How one probe attempt ended.
+#[derive(Debug)]
+enum Attempt {
+    /// It returned: denied (with its errno) or not.
+    Returned(Value),
+    /// The seccomp allowlist stopped the process; the refused call, from its last words.
+    Stopped(String),
+    /// It replaced itself with a shell (the control run's exec), which printed this.
+    Ran(String),
+}
+
+/// Runs one probe attempt (confined, or the unconfined control run).
+fn probe(attempt: &str, arg: Option<&str>, confined: bool) -> Attempt {
     let mut command = Command::new(bin("weft-core-host"));
-    command.arg("--confinement-probe").arg(&secret).arg(port.to_string()).arg(sibling.id().to_string());
+    command.arg("--confinement-probe").arg(attempt).args(arg);
     if confined {
         command.env_remove("WEFT_UNCONFINED");
     } else {
         command.env("WEFT_UNCONFINED", "1");
     }
     let out = command.output().expect("run the probe");
-    let _ = sibling.kill();
-    let _ = sibling.wait();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
-        .map(|v| (v["attempt"].as_str().expect("attempt").to_owned(), v))
-        .collect()
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(code) if code == weft_ipc::last_words::EXIT_SANDBOX_VIOLATION => {
+            let (name, _) = weft_ipc::last_words::parse_sandbox_violation(&stdout)
+                .unwrap_or_else(|| panic!("{attempt}: no last words: {stdout:?} {stderr}"));
+            assert!(stderr.contains(&format!("the sandbox refused system call {name}")), "{stderr}");
+            Attempt::Stopped(name)
+        }
+        Some(0) if stdout.starts_with('{') => {
+            Attempt::Returned(serde_json::from_str(stdout.trim()).expect("a JSON line"))
+        }
+        Some(0) => Attempt::Ran(stdout),
+        other => panic!("{attempt}: exit {other:?}: {stdout} {stderr}"),
+    }
+}
+
+/// Asserts the control run of `attempt` succeeds, so that its denial is not vacuous.
+fn control_succeeds(attempt: &str, arg: Option<&str>) {
+    match probe(attempt, arg, false) {
+        Attempt::Returned(v) if v["denied"] == false => {}
+        Attempt::Ran(out) if out.trim() == "exec-ran" => {}
+        other => panic!("the unconfined control run must be able to {attempt}: {other:?}"),
+    }
 }
 
 #[test]
-fn a_confined_core_host_can_reach_no_file_no_network_no_program_and_no_sibling() {
-    let control = probe(false);
-    let confined = probe(true);
-    for attempt in ["read-user-file", "create-file", "connect-tcp"] {
-        assert_eq!(control[attempt]["denied"], false, "the control run must be able to {attempt}: {control:?}");
-        assert_eq!(confined[attempt]["denied"], true, "{attempt} must be denied: {confined:?}");
-        assert_eq!(confined[attempt]["errno"], libc::EACCES, "Landlock denies with EACCES: {confined:?}");
+fn a_confined_core_host_can_reach_no_file_and_no_directory_landlock_refuses_with_eacces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "the user's").expect("secret");
+    let secret = secret.display().to_string();
+    let dir_text = dir.path().display().to_string();
+    for (attempt, arg) in [("read-user-file", secret.as_str()), ("create-file", dir_text.as_str())] {
+        control_succeeds(attempt, Some(arg));
+        match probe(attempt, Some(arg), true) {
+            Attempt::Returned(v) => assert_eq!(v["errno"], libc::EACCES, "{attempt}: {v}"),
+            other => panic!("{attempt} must be refused by Landlock: {other:?}"),
+        }
     }
-    // A new process: seccomp refuses it (EPERM); running a program, Landlock too (EACCES).
-    for attempt in ["fork", "exec"] {
-        assert_eq!(control[attempt]["denied"], false, "the control run must be able to {attempt}: {control:?}");
-        assert_eq!(confined[attempt]["denied"], true, "{attempt} must be denied: {confined:?}");
-        let errno = confined[attempt]["errno"].as_i64().unwrap_or_default();
-        assert!(errno == i64::from(libc::EPERM) || errno == i64::from(libc::EACCES), "{attempt}: {confined:?}");
+    assert!(!dir.path().read_dir().expect("dir").flatten().any(|e| e.file_name() != "secret.txt"));
+}
+
+#[test]
+fn a_confined_core_host_that_tries_the_network_a_program_a_process_or_ptrace_is_stopped_naming_the_call() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let mut sibling = Command::new("sleep").arg("30").spawn().expect("a sibling");
+    let sibling_pid = sibling.id().to_string();
+    let attempts = [
+        ("connect-tcp", Some(port.as_str()), "socket"),
+        ("exec", None, "execve"),
+        ("fork", None, "clone"),
+        ("ptrace-sibling", Some(sibling_pid.as_str()), "ptrace"),
+    ];
+    for (attempt, arg, call) in attempts {
+        match probe(attempt, arg, true) {
+            Attempt::Stopped(name) => assert_eq!(name, call, "{attempt}"),
+            other => panic!("{attempt} must be stopped by the seccomp allowlist: {other:?}"),
+        }
     }
-    assert_eq!(confined["fork"]["errno"], libc::EPERM, "{confined:?}");
-    // Descriptors are limited (64): holding 200 fails with EMFILE.
-    assert_eq!(control["hold-200-descriptors"]["denied"], false, "{control:?}");
-    assert_eq!(confined["hold-200-descriptors"]["errno"], libc::EMFILE, "{confined:?}");
-    // ptrace: denied confined; the control shows whether this machine allows it at all.
-    assert_eq!(confined["ptrace-sibling"]["denied"], true, "{confined:?}");
-    if control["ptrace-sibling"]["denied"] == false {
-        assert_eq!(confined["ptrace-sibling"]["errno"], libc::EPERM, "{confined:?}");
+    for (attempt, arg, _) in attempts {
+        if attempt == "ptrace-sibling" {
+            // Whether this machine allows ptrace at all (Yama) is its business: no control.
+            continue;
+        }
+        control_succeeds(attempt, arg);
+    }
+    let _ = sibling.kill();
+    let _ = sibling.wait();
+}
+
+#[test]
+fn a_confined_core_host_holds_at_most_64_descriptors_and_a_bounded_address_space() {
+    control_succeeds("hold-200-descriptors", None);
+    match probe("hold-200-descriptors", None, true) {
+        Attempt::Returned(v) => assert_eq!(v["errno"], libc::EMFILE, "{v}"),
+        other => panic!("{other:?}"),
+    }
+    control_succeeds("reserve-64-gib", None);
+    match probe("reserve-64-gib", None, true) {
+        Attempt::Returned(v) => assert_eq!(v["errno"], libc::ENOMEM, "{v}"),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -89,6 +146,10 @@ fn in_a_live_session_every_core_host_thread_is_confined_and_no_file_is_held_open
     assert_eq!(open_files.split_whitespace().collect::<Vec<_>>()[3..5], ["64", "64"], "{limits}");
     let core_size = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap_or_default();
     assert_eq!(core_size.split_whitespace().nth(4), Some("0"), "{limits}");
+    // The address space fits the linear memory's 4 GiB reservation, and not much more.
+    let address_space = limits.lines().find(|l| l.starts_with("Max address space")).unwrap_or_default();
+    let bytes: u64 = address_space.split_whitespace().nth(3).and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!((4 << 30..16 << 30).contains(&bytes), "{limits}");
     let statuses = thread_statuses(peer.core_pid);
     assert!(statuses.len() >= 3, "the main thread and the link's threads: {}", statuses.len());
     for status in &statuses {
@@ -109,5 +170,125 @@ fn in_a_live_session_every_core_host_thread_is_confined_and_no_file_is_held_open
                 "fd {fd} of the core host points at {target}"
             );
         }
+    }
+}
+
+/// Runs one shell probe attempt for the app in `app_dir` with `private` as its private
+/// directory (confined, or the unconfined control run): its JSON line.
+fn shell_probe(
+    app_dir: &std::path::Path,
+    private: &std::path::Path,
+    attempt: &str,
+    arg: Option<&str>,
+    confined: bool,
+) -> Value {
+    let mut command = Command::new(bin("weft-shell"));
+    command.arg("--confinement-probe").arg(app_dir).arg(attempt).args(arg);
+    command.env(weft_ipc::transport::PRIVATE_DIR_ENV, private);
+    if confined {
+        command.env_remove("WEFT_UNCONFINED");
+    } else {
+        command.env("WEFT_UNCONFINED", "1");
+    }
+    let out = command.output().expect("run the shell probe");
+    assert!(out.status.success(), "{attempt}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.trim() == "exec-ran" {
+        return serde_json::json!({"attempt": attempt, "denied": false});
+    }
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{attempt}: {stdout:?}: {e}"))
+}
+
+#[test]
+fn a_confined_shell_reads_its_apps_ui_writes_only_its_private_directory_and_has_no_network_or_process() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let secret = home.path().join("secret.txt");
+    std::fs::write(&secret, "the user's").expect("secret");
+    let private = tempfile::tempdir().expect("private");
+    let app = app(ECHO_MANIFEST, &example_core("echo"));
+    let page = app.path().join("ui/index.html");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let udp_port = udp.local_addr().expect("addr").port().to_string();
+    let mut sibling = Command::new("sleep").arg("30").spawn().expect("a sibling");
+    let sibling_pid = sibling.id().to_string();
+    let (secret, page) = (secret.display().to_string(), page.display().to_string());
+    let (home_dir, private_dir) = (home.path().display().to_string(), private.path().display().to_string());
+    let probe = |attempt: &str, arg: Option<&str>, confined: bool| {
+        shell_probe(app.path(), private.path(), attempt, arg, confined)
+    };
+    // What a rendering shell needs stays possible.
+    for (attempt, arg) in [("read-user-file", page.as_str()), ("create-file", private_dir.as_str())] {
+        assert_eq!(probe(attempt, Some(arg), true)["denied"], false, "{attempt} {arg}");
+    }
+    // The rest is refused: Landlock with EACCES, seccomp with EPERM.
+    let refused = [
+        ("read-user-file", Some(secret.as_str()), libc::EACCES),
+        ("create-file", Some(home_dir.as_str()), libc::EACCES),
+        ("connect-tcp", Some(port.as_str()), libc::EPERM),
+        ("send-udp", Some(udp_port.as_str()), libc::EPERM),
+        ("exec", None, libc::EPERM),
+        ("fork", None, libc::EPERM),
+        ("ptrace-sibling", Some(sibling_pid.as_str()), libc::EPERM),
+    ];
+    for (attempt, arg, errno) in refused {
+        let confined = probe(attempt, arg, true);
+        assert_eq!(confined["errno"], errno, "{attempt} must be refused: {confined}");
+        if attempt != "ptrace-sibling" {
+            let control = probe(attempt, arg, false);
+            assert_eq!(control["denied"], false, "the unconfined control run must be able to {attempt}: {control}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(home.path()).expect("home").count(), 1, "nothing was created beside the secret");
+    let _ = sibling.kill();
+    let _ = sibling.wait();
+}
+
+/// The value of `name` in `/proc/<pid>/environ`.
+fn environment_variable(pid: u32, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|&b| b == 0).find_map(|entry| {
+        let entry = String::from_utf8_lossy(entry);
+        entry.strip_prefix(&format!("{name}=")).map(str::to_owned)
+    })
+}
+
+#[test]
+fn in_a_live_session_every_shell_thread_is_confined_and_its_private_directory_goes_with_the_session() {
+    let daemon = Daemon::start();
+    let echo = repo_root().join("examples/echo");
+    let manifest = std::fs::read_to_string(echo.join("weft.toml")).expect("manifest");
+    let app = PageApp::new(&manifest, &echo.join("core.wasm"), "chaos.html");
+    let launched = LaunchedUi::from_session(&daemon.launch_ui(&app.app, &app.shell_command(120)));
+    let status =
+        daemon.wait_for_status(&launched.id, "the shell's confinement", |s| !s["stats"]["ui_confinement"].is_null());
+    let confinement = &status["stats"]["ui_confinement"];
+    assert_eq!(confinement["no_new_privs"], true, "{status:#}");
+    assert_eq!(confinement["landlock"], "fully-enforced", "{status:#}");
+    assert_eq!(confinement["seccomp"], true, "{status:#}");
+    // Servo is running the page (its threads exist) and every one of them is confined.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.session_status(&launched.id)["stats"]["ui_events_admitted"].as_u64().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the page never got going\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let statuses = thread_statuses(launched.ui_pid);
+    assert!(statuses.len() >= 10, "Servo's threads: {}", statuses.len());
+    for status in &statuses {
+        assert!(status.contains("NoNewPrivs:\t1"), "a shell thread without no_new_privs:\n{status}");
+        assert!(status.contains("Seccomp:\t2"), "a shell thread without the seccomp filter:\n{status}");
+    }
+    let private = environment_variable(launched.ui_pid, weft_ipc::transport::PRIVATE_DIR_ENV).expect("private dir");
+    let private = std::path::PathBuf::from(private);
+    assert!(private.is_dir(), "{}", private.display());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&private).expect("meta").permissions().mode() & 0o777, 0o700);
+    assert_eq!(daemon.request(serde_json::json!({"op": "end", "session_id": launched.id}))["ok"], true);
+    wait_gone(launched.ui_pid, "weft-shell after the end");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while private.exists() {
+        assert!(Instant::now() < deadline, "the private directory outlived the session: {}", private.display());
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

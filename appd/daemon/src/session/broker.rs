@@ -118,7 +118,10 @@ pub struct BrokerStats {
     /// Times a new core took the session over (`swap-core`).
     pub core_swaps: u64,
     /// How the core host confined itself at the OS level (as it reported).
-    pub core_confinement: Option<weft_ipc::frames::CoreConfinement>,
+    pub core_confinement: Option<weft_ipc::frames::Confinement>,
+    /// How the UI process is confined, as it reported it (the shell does; a UI that does not
+    /// report leaves it empty).
+    pub ui_confinement: Option<weft_ipc::frames::Confinement>,
     /// Whether the UI endpoint is connected.
     pub ui_connected: bool,
 }
@@ -265,11 +268,20 @@ impl Broker {
             UiToBroker::TestControl(_) if !self.cfg.test_control => {
                 violation("a test-control frame in a session not launched in test mode")
             }
+            UiToBroker::Confined(confinement) if !confinement.is_well_formed() => {
+                violation("a confinement report of an unknown shape from the UI")
+            }
+            UiToBroker::Confined(confinement) => {
+                tracing::debug!(?confinement, "the UI's confinement");
+                self.stats.ui_confinement.get_or_insert(confinement);
+                Flow::Continue
+            }
             UiToBroker::TestControl(action) => {
                 tracing::warn!(?action, "injecting a fault for a test");
                 out.push(match action {
                     TestAction::KillCore => Output::KillCore,
                     TestAction::TrapCore => Output::ToCore(BrokerToCore::TestTrap),
+                    TestAction::ForbiddenSyscall => Output::ToCore(BrokerToCore::TestForbiddenSyscall),
                 });
                 Flow::Continue
             }

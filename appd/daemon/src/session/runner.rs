@@ -21,10 +21,10 @@ use crate::manifest::AppPackage;
 use crate::recording::format::Footer;
 use crate::recording::writer::Recorder;
 use crate::registry::{Command as SessionCommand, EndStatus, Entry, Registry, SessionState, SessionStatus};
-use crate::spawn::{describe_exit, ChildProcess, Spawner};
+use crate::spawn::{describe_exit, ChildProcess, Exit, Spawner};
 use crate::validation::Validator;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -44,8 +44,8 @@ enum Event {
     Core(u64, Inbound<CoreToBroker>),
     Ui(Inbound<UiToBroker>),
     /// The core host of this generation exited.
-    CoreExited(u64, ExitStatus),
-    UiExited(ExitStatus),
+    CoreExited(u64, Exit),
+    UiExited(Exit),
     Command(SessionCommand),
     /// A core host started for a swap joined the session (or could not); the swap's requester.
     CoreJoined(Box<Result<JoinedCore, LaunchError>>, core_swap::Reply),
@@ -249,6 +249,15 @@ fn start(
     if let Some(dir) = &env.ui_runtime_dir {
         command.env("XDG_RUNTIME_DIR", dir);
     }
+    // The UI's private directory (the shell's only writable place once confined): made here,
+    // owner-only, and removed with everything in it when the session is torn down (the UI was
+    // told the session ended; whatever it writes afterwards is of no use).
+    let ui_private = tempfile::Builder::new()
+        .prefix("weft-ui-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .map_err(|source| LaunchError::Spawn { role: "UI private directory", source })?;
+    command.env(weft_ipc::transport::PRIVATE_DIR_ENV, ui_private.path());
     let tx = events_tx;
     let ui = match env.spawner.spawn("UI", command, &ui_bootstrap, move |s| {
         let _ = tx.send(Event::UiExited(s));
@@ -314,6 +323,7 @@ fn start(
         status,
         started: now,
         recorder,
+        _ui_private: ui_private,
         ends: Ends::default(),
         end: None,
         last_publish: now,
@@ -401,7 +411,8 @@ impl CoreStarter {
             secret: secret.clone(),
         };
         let mut command = Command::new(&self.core_host);
-        command.arg(&self.core_path).stdout(Stdio::null());
+        // Its stdout is its last words (`weft_ipc::last_words`): a refused system call.
+        command.arg(&self.core_path).stdout(Stdio::piped());
         let tx = self.events.clone();
         let process = self
             .spawner
@@ -572,7 +583,7 @@ fn forward_commands(commands: Receiver<SessionCommand>, events: SyncSender<Event
 #[derive(Default)]
 struct EndpointEnd {
     disconnected: bool,
-    exit: Option<ExitStatus>,
+    exit: Option<Exit>,
     /// When the first of the two (disconnect, exit) was seen.
     first_seen: Option<Instant>,
 }
@@ -590,7 +601,7 @@ impl EndpointEnd {
     }
 
     /// The process exited; the session goes on until [`EndpointEnd::settled`].
-    fn saw_exit(&mut self, status: ExitStatus, now: Instant) -> Flow {
+    fn saw_exit(&mut self, status: Exit, now: Instant) -> Flow {
         self.exit = Some(status);
         self.saw(now);
         Flow::Continue
@@ -639,6 +650,8 @@ struct Runner {
     status: Arc<Mutex<SessionStatus>>,
     started: Instant,
     recorder: Option<Recorder>,
+    /// The UI's private directory: removed (with its contents) when the runner is dropped.
+    _ui_private: tempfile::TempDir,
     ends: Ends,
     /// Why the session ends, once a turn decided it (the session thread tears it down).
     end: Option<(EndReason, String)>,
@@ -931,9 +944,13 @@ impl Runner {
 }
 
 /// The end reason for a core that went away without a lifecycle report.
-fn core_end_reason(exit: Option<&ExitStatus>) -> (EndReason, String) {
+fn core_end_reason(exit: Option<&Exit>) -> (EndReason, String) {
     match exit {
         Some(status) if status.success() => (EndReason::CoreExited, "the core host exited".into()),
+        Some(status) if let Some(call) = status.sandbox_violation() => (
+            EndReason::CoreCrashed,
+            format!("the core host was stopped by its sandbox: it made the system call {call}, which its seccomp allowlist does not have"),
+        ),
         Some(status) => (EndReason::CoreCrashed, format!("the core host died ({})", describe_exit(status))),
         None => (EndReason::CoreCrashed, "the core endpoint closed and the process did not exit".into()),
     }

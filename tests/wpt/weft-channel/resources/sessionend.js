@@ -6,7 +6,7 @@
 // after the end there is no event to wait for, so this one check waits on a clock.
 const QUIET_AFTER_END_MS = 300;
 
-function sessionEndTest({ cause, reason, end, withWaitingSends }) {
+function sessionEndTest({ cause, reason, detail, end, withWaitingSends }) {
   const ends = recordSessionEnds();
   const messages = recordMessages();
   let handlerCalls = 0;
@@ -33,6 +33,9 @@ function sessionEndTest({ cause, reason, end, withWaitingSends }) {
     const event = await ends.first;
     assert_equals(event.reason, reason, `event.reason (detail: ${event.detail})`);
     assert_equals(typeof event.detail, "string", "event.detail");
+    if (detail) {
+      assert_regexp_match(event.detail, detail, "event.detail");
+    }
     assert_equals(ch.readyState, "closed", "readyState after sessionend");
     const outcomes = await Promise.all(waiting);
     for (const o of outcomes) {

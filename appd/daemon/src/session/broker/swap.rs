@@ -47,7 +47,7 @@ impl Broker {
     }
 
     /// Notes how the core host confined itself (for status).
-    pub fn set_core_confinement(&mut self, confinement: weft_ipc::frames::CoreConfinement) {
+    pub fn set_core_confinement(&mut self, confinement: weft_ipc::frames::Confinement) {
         tracing::debug!(?confinement, "the core host's confinement");
         self.stats.core_confinement = Some(confinement);
     }

@@ -18,8 +18,7 @@
 use super::{core_welcome, EndpointEnd, Event, JoinedCore, LaunchError, Runner, EXIT_GRACE};
 use crate::registry::{CoreSwapped, SessionState};
 use crate::session::broker::{Flow, Output};
-use crate::spawn::{describe_exit, ChildProcess};
-use std::process::ExitStatus;
+use crate::spawn::{describe_exit, ChildProcess, Exit};
 use std::sync::mpsc::{SendError, SyncSender};
 use std::thread;
 use std::time::Instant;
@@ -58,7 +57,7 @@ struct Incoming {
     not_carried: Option<String>,
     reply: Reply,
     /// How it confined itself (reported before `Ready`).
-    confinement: Option<weft_ipc::frames::CoreConfinement>,
+    confinement: Option<weft_ipc::frames::Confinement>,
 }
 
 impl SwapState {
@@ -212,7 +211,7 @@ impl Runner {
     pub(super) fn other_core_exited(
         &mut self,
         generation: u64,
-        status: &ExitStatus,
+        status: &Exit,
         now: Instant,
         out: &mut Vec<Output>,
     ) -> Flow {
