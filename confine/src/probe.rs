@@ -7,6 +7,7 @@
 //! | attempt | ARG | what it does |
 //! |---|---|---|
 //! | `read-user-file` | a file | reads it |
+//! | `stat-user-file` | a file | reads its metadata (whether it exists, its size) |
 //! | `create-file` | a directory | creates a file in it (and removes it) |
 //! | `connect-tcp` | a port | connects to 127.0.0.1:port |
 //! | `send-udp` | a port | sends a datagram to 127.0.0.1:port |
@@ -25,6 +26,7 @@ pub fn attempt(attempt: &str, arg: Option<&OsStr>) -> bool {
     let text = || arg.and_then(OsStr::to_str).unwrap_or_default();
     let outcome = match attempt {
         "read-user-file" => std::fs::read(Path::new(arg.unwrap_or_default())).map(drop),
+        "stat-user-file" => std::fs::metadata(Path::new(arg.unwrap_or_default())).map(drop),
         "create-file" => {
             let file = Path::new(arg.unwrap_or_default()).join(format!("weft-probe-{}", std::process::id()));
             let written = std::fs::write(&file, b"escaped");

@@ -15,11 +15,20 @@ mod filters {
 
     type Rules = BTreeMap<i64, Vec<SeccompRule>>;
 
-    /// Allows exactly `allowed` (and thread-starting `clone`); any other call traps with
-    /// SIGSYS, which the caller handles. Installs a filter: the calling thread and the threads
-    /// it starts later are filtered. Install last: `seccomp` itself is not on an allowlist.
-    pub fn allow_only(allowed: &[i64]) -> Result<bool, String> {
+    /// Allows exactly `allowed`, the `fd_only` calls `(call, flags argument)` when their flags
+    /// have `AT_EMPTY_PATH` (on a descriptor, not a path), and thread-starting `clone`; any
+    /// other call traps with SIGSYS, which the caller handles. Installs a filter: the calling
+    /// thread and the threads it starts later are filtered. Install last: `seccomp` itself is
+    /// not on an allowlist.
+    pub fn allow_only(allowed: &[i64], fd_only: &[(i64, u8)]) -> Result<bool, String> {
         let mut rules: Rules = allowed.iter().map(|&call| (call, vec![])).collect();
+        for &(call, flags) in fd_only {
+            let empty_path = libc::AT_EMPTY_PATH as u64;
+            let condition =
+                SeccompCondition::new(flags, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(empty_path), empty_path)
+                    .map_err(|e| e.to_string())?;
+            rules.insert(call, vec![SeccompRule::new(vec![condition]).map_err(|e| e.to_string())?]);
+        }
         rules.insert(libc::SYS_clone, vec![clone_with_thread(true)?]);
         // Allowed here so that the ENOSYS filter's answer is the one the C library sees (the
         // kernel takes the strictest answer of all filters, and a trap is stricter).
@@ -90,7 +99,7 @@ mod filters {
 
 #[cfg(not(target_arch = "x86_64"))]
 mod filters {
-    pub fn allow_only(_allowed: &[i64]) -> Result<bool, String> {
+    pub fn allow_only(_allowed: &[i64], _fd_only: &[(i64, u8)]) -> Result<bool, String> {
         tracing::warn!("no seccomp filter for this architecture yet");
         Ok(false)
     }

@@ -56,15 +56,15 @@ pub struct PrivateDir {
 /// Confines the shell (see the module docs); the report for appd and the private directory,
 /// which must live as long as the shell.
 pub fn confine(needs: &Needs) -> Result<(Confinement, PrivateDir), String> {
-    if weft_confine::opted_out() {
-        tracing::warn!("{}=1: the shell runs UNCONFINED (for debugging only)", weft_confine::OPT_OUT);
-        return Ok((weft_confine::unconfined(), PrivateDir { path: PathBuf::new(), _owned: None }));
-    }
+    // The private directory and what points at it come first, confined or not, so that an
+    // unconfined run differs from a confined one only in what the kernel refuses (Mesa's
+    // shader cache in the user's home, for one, makes cold launches slower).
     let private = match std::env::var_os(weft_ipc::transport::PRIVATE_DIR_ENV).map(PathBuf::from) {
         Some(dir) if dir.is_dir() => PrivateDir { path: dir, _owned: None },
         _ => {
             let owned = tempfile::Builder::new()
                 .prefix("weft-shell-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .tempdir()
                 .map_err(|e| format!("cannot make the shell's private directory: {e}"))?;
             PrivateDir { path: owned.path().to_path_buf(), _owned: Some(owned) }
@@ -73,6 +73,10 @@ pub fn confine(needs: &Needs) -> Result<(Confinement, PrivateDir), String> {
     // No other thread exists yet: setting the environment is safe.
     std::env::set_var("TMPDIR", &private.path);
     std::env::set_var("MESA_SHADER_CACHE_DIR", private.path.join("mesa-shader-cache"));
+    if weft_confine::opted_out() {
+        tracing::warn!("{}=1: the shell runs UNCONFINED (for debugging only)", weft_confine::OPT_OUT);
+        return Ok((weft_confine::unconfined(), private));
+    }
     for output in &needs.outputs {
         std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
     }

@@ -63,7 +63,8 @@ pub fn confine() -> Result<Confinement, ConfineError> {
     weft_confine::limit(libc::RLIMIT_AS, address_space)?;
     violation::install_handler().map_err(|e| ConfineError::Seccomp(format!("cannot handle SIGSYS: {e}")))?;
     // Last: from here on only the allowlist's calls are possible.
-    let seccomp = weft_confine::seccomp::allow_only(allowlist::ALLOWED).map_err(ConfineError::Seccomp)?;
+    let seccomp = weft_confine::seccomp::allow_only(allowlist::ALLOWED, allowlist::FD_ONLY_STAT)
+        .map_err(ConfineError::Seccomp)?;
     Ok(Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi, seccomp })
 }
 
