@@ -47,6 +47,12 @@ pub fn opted_out() -> bool {
     std::env::var_os(OPT_OUT).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+/// The report of a process confined with `no_new_privs`, Landlock enforced as `landlock`
+/// reported ([`landlock::restrict`]), and a seccomp filter if `seccomp`.
+pub fn confined(landlock: &str, seccomp: bool) -> Confinement {
+    Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi: kernel_landlock_abi(), seccomp }
+}
+
 /// The report of a process that was not confined ([`OPT_OUT`]).
 pub fn unconfined() -> Confinement {
     Confinement { no_new_privs: false, landlock: "off".into(), landlock_abi: kernel_landlock_abi(), seccomp: false }

@@ -22,12 +22,12 @@ mod filters {
     /// not on an allowlist.
     pub fn allow_only(allowed: &[i64], fd_only: &[(i64, u8)]) -> Result<bool, String> {
         let mut rules: Rules = allowed.iter().map(|&call| (call, vec![])).collect();
+        let empty_path = libc::AT_EMPTY_PATH as u64;
         for &(call, flags) in fd_only {
-            let empty_path = libc::AT_EMPTY_PATH as u64;
-            let condition =
-                SeccompCondition::new(flags, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(empty_path), empty_path)
-                    .map_err(|e| e.to_string())?;
-            rules.insert(call, vec![SeccompRule::new(vec![condition]).map_err(|e| e.to_string())?]);
+            rules.insert(
+                call,
+                vec![rule(flags, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(empty_path), empty_path)?],
+            );
         }
         rules.insert(libc::SYS_clone, vec![clone_with_thread(true)?]);
         // Allowed here so that the ENOSYS filter's answer is the one the C library sees (the
@@ -74,17 +74,18 @@ mod filters {
     /// `socket` in `domain`.
     fn socket_domain(domain: i32) -> Result<SeccompRule, String> {
         let domain = u64::try_from(domain).map_err(|e| e.to_string())?;
-        let condition =
-            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, domain).map_err(|e| e.to_string())?;
-        SeccompRule::new(vec![condition]).map_err(|e| e.to_string())
+        rule(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, domain)
     }
 
     /// `clone` whose flags have `CLONE_THREAD` (`thread`), or lack it.
     fn clone_with_thread(thread: bool) -> Result<SeccompRule, String> {
         let flag = libc::CLONE_THREAD as u64;
-        let value = if thread { flag } else { 0 };
-        let condition = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), value)
-            .map_err(|e| e.to_string())?;
+        rule(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), if thread { flag } else { 0 })
+    }
+
+    /// A rule of one condition: argument `arg` (of width `len`) compared by `op` with `value`.
+    fn rule(arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64) -> Result<SeccompRule, String> {
+        let condition = SeccompCondition::new(arg, len, op, value).map_err(|e| e.to_string())?;
         SeccompRule::new(vec![condition]).map_err(|e| e.to_string())
     }
 

@@ -198,14 +198,14 @@ impl AppView {
         let devtools_port = dev.devtools_port;
         let channels = AppPageChannels::install(bridge.clone(), policy.clone())?;
         let builder = ServoBuilder::default().event_loop_waker(waker);
-        let servo = match devtools_port {
-            Some(port) => {
-                let servo = builder.preferences(crate::devtools::with_server(preferences(), port)).build();
-                servo.set_delegate(Rc::new(crate::devtools::DevtoolsDelegate));
-                servo
-            }
-            None => builder.preferences(preferences()).build(),
+        let preferences = match devtools_port {
+            Some(port) => crate::devtools::with_server(preferences(), port),
+            None => preferences(),
         };
+        let servo = builder.preferences(preferences).build();
+        if devtools_port.is_some() {
+            servo.set_delegate(Rc::new(crate::devtools::DevtoolsDelegate));
+        }
         let user_content = Rc::new(UserContentManager::new(&servo));
         if bridge.test_driver_enabled() {
             let driver = crate::test_driver_source(policy.base().as_str());

@@ -87,12 +87,7 @@ pub fn confine(needs: &Needs) -> Result<(Confinement, PrivateDir), String> {
     let seccomp =
         weft_confine::seccomp::refuse_new_processes(needs.tcp_bind.is_some()).map_err(|e| format!("seccomp: {e}"))?;
     weft_confine::limit(libc::RLIMIT_CORE, 0).map_err(|e| e.to_string())?;
-    let confinement = Confinement {
-        no_new_privs: true,
-        landlock: landlock.into(),
-        landlock_abi: weft_confine::kernel_landlock_abi(),
-        seccomp,
-    };
+    let confinement = weft_confine::confined(landlock, seccomp);
     tracing::debug!(?confinement, private = %private.path.display(), "confined");
     Ok((confinement, private))
 }

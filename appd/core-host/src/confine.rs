@@ -57,15 +57,16 @@ pub fn confine() -> Result<Confinement, ConfineError> {
     let address_space = address_space_limit();
     weft_confine::set_no_new_privs()?;
     let landlock = weft_confine::landlock::restrict(&weft_confine::landlock::Policy::default())?;
-    let landlock_abi = weft_confine::kernel_landlock_abi();
+    // The report is made now: reading the Landlock ABI version is not on the allowlist.
+    let mut confinement = weft_confine::confined(landlock, false);
     weft_confine::limit(libc::RLIMIT_NOFILE, MAX_DESCRIPTORS)?;
     weft_confine::limit(libc::RLIMIT_CORE, 0)?;
     weft_confine::limit(libc::RLIMIT_AS, address_space)?;
     violation::install_handler().map_err(|e| ConfineError::Seccomp(format!("cannot handle SIGSYS: {e}")))?;
     // Last: from here on only the allowlist's calls are possible.
-    let seccomp = weft_confine::seccomp::allow_only(allowlist::ALLOWED, allowlist::FD_ONLY_STAT)
+    confinement.seccomp = weft_confine::seccomp::allow_only(allowlist::ALLOWED, allowlist::FD_ONLY_STAT)
         .map_err(ConfineError::Seccomp)?;
-    Ok(Confinement { no_new_privs: true, landlock: landlock.into(), landlock_abi, seccomp })
+    Ok(confinement)
 }
 
 /// Opens a TCP socket, as a core that escaped Wasmtime would to reach the network: confined,

@@ -35,9 +35,6 @@ use weft_ipc::frames::BrokerToUi;
 use weft_ipc::transport::{Bootstrap, Inbound};
 use weft_ipc::ui_client::{UiConnection, UiNotice};
 
-/// The environment variable that turns the children's OS confinement off (`weft_confine`).
-const UNCONFINED: &str = "WEFT_UNCONFINED";
-
 /// Payload sizes (bytes of JSON text).
 const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 /// In flight for the paths without credits (floor, WebSocket): the credit window.
@@ -489,7 +486,7 @@ fn broker_path(exe: &Path, bin_dir: &Path, plan: Plan, confined: bool) -> Vec<Ro
         .arg(&runtime)
         .arg("serve")
         .env("WEFT_LOG", "warn")
-        .env(UNCONFINED, if confined { "0" } else { "1" })
+        .env(weft_confine::OPT_OUT, if confined { "0" } else { "1" })
         .stdout(Stdio::piped())
         .spawn()
         .expect("weft-appd");
@@ -667,7 +664,7 @@ fn run_session(
         .arg(&report)
         .args(shell_args)
         .env("WEFT_LOG", "error")
-        .env(UNCONFINED, if confined { "0" } else { "1" })
+        .env(weft_confine::OPT_OUT, if confined { "0" } else { "1" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0)
@@ -973,7 +970,7 @@ fn cold_launch(bin_dir: &Path, app: &Path, cache: Option<&Path>, confined: bool)
         .arg("--screenshot")
         .arg(&shot)
         .env("WEFT_LOG", "error")
-        .env(UNCONFINED, if confined { "0" } else { "1" })
+        .env(weft_confine::OPT_OUT, if confined { "0" } else { "1" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

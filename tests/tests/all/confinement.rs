@@ -21,15 +21,20 @@ enum Attempt {
     Ran(String),
 }
 
+/// Runs `command` confined (the default), or unconfined for a control run.
+fn set_confined(command: &mut Command, confined: bool) {
+    if confined {
+        command.env_remove(weft_confine::OPT_OUT);
+    } else {
+        command.env(weft_confine::OPT_OUT, "1");
+    }
+}
+
 /// Runs one probe attempt (confined, or the unconfined control run).
 fn probe(attempt: &str, arg: Option<&str>, confined: bool) -> Attempt {
     let mut command = Command::new(bin("weft-core-host"));
     command.arg("--confinement-probe").arg(attempt).args(arg);
-    if confined {
-        command.env_remove("WEFT_UNCONFINED");
-    } else {
-        command.env("WEFT_UNCONFINED", "1");
-    }
+    set_confined(&mut command, confined);
     let out = command.output().expect("run the probe");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -191,11 +196,7 @@ fn shell_probe(
     let mut command = Command::new(bin("weft-shell"));
     command.arg("--confinement-probe").arg(app_dir).arg(attempt).args(arg);
     command.env(weft_ipc::transport::PRIVATE_DIR_ENV, private);
-    if confined {
-        command.env_remove("WEFT_UNCONFINED");
-    } else {
-        command.env("WEFT_UNCONFINED", "1");
-    }
+    set_confined(&mut command, confined);
     let out = command.output().expect("run the shell probe");
     assert!(out.status.success(), "{attempt}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
